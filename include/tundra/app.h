@@ -1,0 +1,70 @@
+/*
+ * tundra/app.h — the in-worker application API.
+ *
+ * An in-worker app is a set of callbacks that run on the worker thread that
+ * owns the connection, in the middle of its packet loop. They must not block.
+ * Received data is handed over without a copy: tundra_conn_peek() gives views
+ * into the connection's receive buffer, valid until tundra_conn_consume() or
+ * the callback returns.
+ *
+ * Every function here may be called only from the owning worker thread,
+ * inside a callback of that connection (or of another connection of the
+ * same worker).
+ */
+#ifndef TUNDRA_APP_H
+#define TUNDRA_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tundra_conn; /* opaque */
+
+struct tundra_app {
+	const char *name;
+	/* The three-way handshake completed (RFC 9293 §3.5). Return 0 to
+	 * keep the connection, or a negative errno to refuse it (it is
+	 * reset). */
+	int (*accepted)(struct tundra_conn *c, void *arg);
+	/* New in-order data is in the receive buffer, or the peer's FIN
+	 * arrived (tundra_conn_eof). */
+	void (*readable)(struct tundra_conn *c);
+	/* Send-buffer space was freed by the peer's ACKs. */
+	void (*writable)(struct tundra_conn *c);
+	/* Last call for c: it is closed (err 0) or was reset/aborted
+	 * (-ECONNRESET, -ETIMEDOUT, ...). c is invalid after it returns. */
+	void (*closed)(struct tundra_conn *c, int err);
+};
+
+/* Views of the unread received bytes (at most two: the buffer wraps).
+ * Returns the total number of bytes viewed. */
+size_t tundra_conn_peek(struct tundra_conn *c, struct iovec iov[2]);
+/* Mark n bytes (<= what peek returned) as read; opens the window. */
+void tundra_conn_consume(struct tundra_conn *c, size_t n);
+/* The peer sent FIN and every byte before it has been consumed. */
+bool tundra_conn_eof(const struct tundra_conn *c);
+
+/* Copy up to len bytes into the send buffer; returns how many were taken
+ * (0 when full, or after close). They are sent as the window allows. */
+size_t tundra_conn_write(struct tundra_conn *c, const void *buf, size_t len);
+size_t tundra_conn_write_space(const struct tundra_conn *c);
+
+/* Graceful close: queued bytes are delivered, then FIN. */
+void tundra_conn_close(struct tundra_conn *c);
+/* Abortive close: RST, queued bytes dropped (RFC 9293 §3.10.5 ABORT). */
+void tundra_conn_abort(struct tundra_conn *c);
+
+/* Two words of per-connection storage for the app, zeroed at accept. */
+uint64_t *tundra_conn_app_data(struct tundra_conn *c);
+/* Index of the worker that owns c. */
+unsigned tundra_conn_worker(const struct tundra_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

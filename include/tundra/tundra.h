@@ -1,0 +1,64 @@
+/*
+ * tundra/tundra.h — a tundra stack: its configuration and life cycle.
+ *
+ * One thread (the "control" thread: main's) creates, configures, starts,
+ * stops and destroys a stack; the stack runs its own RX, worker and TX
+ * threads in between. Apps run inside the workers (tundra/app.h).
+ */
+#ifndef TUNDRA_TUNDRA_H
+#define TUNDRA_TUNDRA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tundra/app.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tundra_config {
+	const char *dev;        /* TUN device name */
+	uint32_t addr;          /* tundra's own address, host order */
+	uint8_t prefix;
+	uint32_t peer_addr;     /* the kernel side of the device */
+	uint8_t peer_prefix;
+	unsigned queues;        /* TUN queues (>= 1) */
+	unsigned workers;       /* worker threads (>= 1) */
+	unsigned mtu;
+	unsigned ring_size;     /* entries per RX->worker ring */
+	uint32_t sndbuf;        /* per-connection buffer sizes (bytes) */
+	uint32_t rcvbuf;
+	uint64_t time_wait_ms;  /* 2*MSL */
+	unsigned spin;          /* polls before a thread sleeps */
+	const char *tun_path;   /* NULL: /dev/net/tun */
+};
+
+/* Defaults: tun0, 10.0.0.2/24, peer 10.0.0.1/24, queues = workers = CPUs,
+ * MTU 1500. */
+void tundra_config_defaults(struct tundra_config *cfg);
+
+struct tundra;
+
+/* Create the device and everything the threads need; no thread runs yet.
+ * 0, or -errno with one line in err. */
+int tundra_create(struct tundra **out, const struct tundra_config *cfg,
+		  char *err, size_t errlen);
+/* Serve app on a TCP port (before or after start). -EADDRINUSE if taken. */
+int tundra_listen(struct tundra *t, uint16_t port, const struct tundra_app *app,
+		  void *arg);
+int tundra_start(struct tundra *t);
+/* Stop and join every thread. Idempotent. */
+void tundra_stop(struct tundra *t);
+/* Free everything; the device disappears. */
+void tundra_destroy(struct tundra *t);
+
+/* Print per-thread counters and per-reason drops, one "stats ..." line
+ * each. Safe while running (a snapshot) and after stop (exact). */
+void tundra_print_stats(struct tundra *t, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,113 @@
+/* conn_api.c — the in-worker application API of include/tundra/app.h,
+ * on top of the core's connections. */
+#include <errno.h>
+
+#include "core/core_priv.h"
+#include "tundra/app.h"
+
+static inline struct tcp_conn *C(struct tundra_conn *c)
+{
+	return (struct tcp_conn *)c;
+}
+
+static inline const struct tcp_conn *CC(const struct tundra_conn *c)
+{
+	return (const struct tcp_conn *)c;
+}
+
+size_t tundra_conn_peek(struct tundra_conn *tc, struct iovec iov[2])
+{
+	struct tcp_conn *c = C(tc);
+
+	if (!c->rcvbuf.len)
+		return 0;
+	bbuf_view(&c->rcvbuf, 0, c->rcvbuf.len, iov);
+	return c->rcvbuf.len;
+}
+
+void tundra_conn_consume(struct tundra_conn *tc, size_t n)
+{
+	struct tcp_conn *c = C(tc);
+	uint32_t before = c->rcv_adv;
+
+	n = MIN(n, c->rcvbuf.len);
+	if (!n)
+		return;
+	bbuf_drop(&c->rcvbuf, (uint32_t)n);
+	/* A window update goes out when the right edge moves far enough
+	 * (receiver SWS avoidance, in tcp_rcv_window). */
+	tcp_rcv_window(c->core, c);
+	if (c->rcv_adv != before && !(c->flags & TF_DEAD)) {
+		c->flags |= TF_ACK_NOW;
+		core_schedule(c->core, c);
+	}
+}
+
+bool tundra_conn_eof(const struct tundra_conn *tc)
+{
+	const struct tcp_conn *c = CC(tc);
+
+	return (c->flags & TF_RCVD_FIN) && c->rcvbuf.len == 0;
+}
+
+static bool can_send(const struct tcp_conn *c)
+{
+	return !(c->flags & (TF_APP_CLOSED | TF_DEAD)) &&
+	       (c->state == TCPS_ESTABLISHED || c->state == TCPS_CLOSE_WAIT);
+}
+
+size_t tundra_conn_write(struct tundra_conn *tc, const void *buf, size_t len)
+{
+	struct tcp_conn *c = C(tc);
+	uint32_t n;
+
+	if (!can_send(c) || !len)
+		return 0;
+	if (!c->sndbuf.data && bbuf_alloc(&c->sndbuf, c->core->sndbuf_cap))
+		return 0;
+	n = bbuf_write(&c->sndbuf, buf, (uint32_t)MIN(len, UINT32_MAX));
+	if (n)
+		core_schedule(c->core, c);
+	return n;
+}
+
+size_t tundra_conn_write_space(const struct tundra_conn *tc)
+{
+	const struct tcp_conn *c = CC(tc);
+
+	if (!can_send(c))
+		return 0;
+	return c->sndbuf.data ? bbuf_space(&c->sndbuf) : c->core->sndbuf_cap;
+}
+
+void tundra_conn_close(struct tundra_conn *tc)
+{
+	struct tcp_conn *c = C(tc);
+
+	if (c->flags & (TF_APP_CLOSED | TF_DEAD))
+		return;
+	c->flags |= TF_APP_CLOSED;
+	core_schedule(c->core, c);
+}
+
+void tundra_conn_abort(struct tundra_conn *tc)
+{
+	struct tcp_conn *c = C(tc);
+
+	if (c->flags & TF_DEAD)
+		return;
+	c->flags |= TF_SEND_RST;
+	if (!tcp_output(c->core, c))
+		core_drop(c->core, DROP_TX_NO_DESC); /* the RST is lost */
+	core_conn_close(c->core, c, -ECONNABORTED);
+}
+
+uint64_t *tundra_conn_app_data(struct tundra_conn *tc)
+{
+	return C(tc)->app_data;
+}
+
+unsigned tundra_conn_worker(const struct tundra_conn *tc)
+{
+	return CC(tc)->core->cfg.worker_id;
+}

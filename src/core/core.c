@@ -1,0 +1,349 @@
+/*
+ * core.c — the sans-I/O core of one worker: datagram demultiplexing, the
+ * connection lifecycle, the flush at the end of a batch, timers, and the
+ * return of transmit descriptors. See core.h.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_priv.h"
+#include "ip/ipv4.h"
+#include "tcp/tcp_seq.h"
+#include "tundra/app.h"
+
+#define CORE_INIT_BUCKETS 1024
+#define CORE_INIT_TIMERS 1024
+#define TCP_DEFAULT_MSS 536 /* RFC 9293 §3.7.1, when the peer sends none */
+#define TCP_MIN_MSS 64      /* floor against absurdly small announced MSS */
+#define TCP_INIT_RTO_NS 1000000000ull /* RFC 6298 (2.1): one second */
+
+static uint32_t pow2_at_least(uint32_t v, uint32_t min)
+{
+	uint32_t p = min;
+
+	while (p < v && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+uint64_t flow_hash(const uint8_t key[16], uint32_t raddr, uint16_t rport,
+		   uint32_t laddr, uint16_t lport)
+{
+	uint8_t in[12], out[crypto_shorthash_BYTES];
+	uint64_t h;
+
+	/* SipHash-2-4 keyed with a secret: a peer cannot aim many flows at
+	 * one worker or one bucket. */
+	memcpy(in, &raddr, 4);
+	memcpy(in + 4, &laddr, 4);
+	memcpy(in + 8, &rport, 2);
+	memcpy(in + 10, &lport, 2);
+	crypto_shorthash(out, in, sizeof(in), key);
+	memcpy(&h, out, sizeof(h));
+	return h;
+}
+
+struct core *core_create(const struct core_config *cfg,
+			 const struct core_env *env)
+{
+	struct core *core = calloc(1, sizeof(*core));
+
+	if (!core)
+		return NULL;
+	core->cfg = *cfg;
+	core->env = *env;
+	core->sndbuf_cap = pow2_at_least(cfg->sndbuf, 4096);
+	core->rcvbuf_cap = pow2_at_least(cfg->rcvbuf, 4096);
+	core->mss = (uint16_t)(cfg->mtu - IPV4_HDR_LEN - TCP_HDR_LEN);
+	/* RFC 7323 §2.3: the smallest shift that lets the window field
+	 * cover the whole receive buffer. */
+	while ((core->rcvbuf_cap >> core->rcv_wscale) > 65535 &&
+	       core->rcv_wscale < TCP_MAX_WSCALE)
+		core->rcv_wscale++;
+	core->flush_tail = &core->flush_head;
+	core->blocked_tail = &core->blocked_head;
+	if (ctab_init(core, CORE_INIT_BUCKETS) ||
+	    theap_init(core, CORE_INIT_TIMERS)) {
+		ctab_free(core);
+		free(core);
+		return NULL;
+	}
+	return core;
+}
+
+static void conn_free(struct tcp_conn *c)
+{
+	bbuf_free(&c->sndbuf);
+	bbuf_free(&c->rcvbuf);
+	free(c);
+}
+
+void core_destroy(struct core *core)
+{
+	if (!core)
+		return;
+	for (uint32_t i = 0; i < core->nbuckets; i++) {
+		struct tcp_conn *c = core->buckets[i], *next;
+		for (; c; c = next) {
+			next = c->hnext;
+			conn_free(c);
+		}
+	}
+	/* Closed connections that were still on a list. */
+	for (struct tcp_conn *c = core->flush_head, *next; c; c = next) {
+		next = c->flush_next;
+		if (c->flags & TF_DEAD)
+			conn_free(c);
+	}
+	for (struct tcp_conn *c = core->blocked_head, *next; c; c = next) {
+		next = c->flush_next;
+		if (c->flags & TF_DEAD)
+			conn_free(c);
+	}
+	ctab_free(core);
+	theap_free(core);
+	free(core);
+}
+
+const struct core_stats *core_stats(const struct core *core)
+{
+	return &core->stats;
+}
+
+void core_count_drop(struct core *core, enum drop_reason r)
+{
+	core_drop(core, r);
+}
+
+struct core_out *core_out_get(struct core *core)
+{
+	struct core_out *o = core->env.out_alloc(core->env.ctx);
+
+	if (o) {
+		o->niov = 1;
+		o->len = 0;
+		o->conn = NULL;
+		o->aux = NULL;
+	}
+	return o;
+}
+
+void core_schedule(struct core *core, struct tcp_conn *c)
+{
+	if (c->flags & (TF_IN_FLUSH | TF_DEAD))
+		return;
+	c->flags |= TF_IN_FLUSH;
+	c->flush_next = NULL;
+	*core->flush_tail = c;
+	core->flush_tail = &c->flush_next;
+}
+
+/* RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport,
+ * secretkey), M a 4-microsecond timer, F a keyed pseudo-random function
+ * (SipHash here). */
+uint32_t core_iss(struct core *core, const struct tcp_seg *seg)
+{
+	uint64_t f = flow_hash(core->cfg.iss_key, seg->saddr, seg->sport,
+			       seg->daddr, seg->dport);
+
+	return (uint32_t)(core->now / 4000) + (uint32_t)f;
+}
+
+struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
+			       uint64_t hash)
+{
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+	const struct tcp_opts *o = &seg->opts;
+
+	if (!c)
+		return NULL;
+	c->core = core;
+	c->hash = hash;
+	c->raddr = seg->saddr;
+	c->laddr = seg->daddr;
+	c->rport = seg->sport;
+	c->lport = seg->dport;
+	c->heap_idx = -1;
+	c->state = TCPS_SYN_RECEIVED;
+
+	c->irs = seg->seq;
+	c->rcv_nxt = seg->seq + 1;
+	c->rcv_adv = c->rcv_nxt;
+
+	c->iss = core_iss(core, seg);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_buf_seq = c->iss + 1;
+	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
+	c->snd_wl1 = seg->seq;
+	c->snd_wl2 = c->iss;
+
+	/* RFC 9293 §3.7.1: send no more than the peer's MSS and what our
+	 * own MTU carries. */
+	c->snd_mss = o->has_mss ? MIN(o->mss, core->mss) : TCP_DEFAULT_MSS;
+	c->snd_mss = MAX(c->snd_mss, TCP_MIN_MSS);
+	if (o->has_wscale) {
+		c->flags |= TF_WSCALE;
+		c->snd_wscale = o->wscale;
+		c->rcv_wscale = core->rcv_wscale;
+	}
+	c->rto_ns = MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
+			core->cfg.rto_max_ns);
+	ctab_insert(core, c);
+	return c;
+}
+
+void core_conn_close(struct core *core, struct tcp_conn *c, int err)
+{
+	if (c->flags & TF_DEAD)
+		return;
+	c->state = TCPS_CLOSED;
+	c->flags |= TF_DEAD;
+	ctab_remove(core, c);
+	theap_remove(core, c);
+	if (c->flags & TF_APP) {
+		c->flags &= ~TF_APP;
+		stat_add(core->stats.conns_active, -1);
+		stat_add(core->stats.conns_closed, 1);
+		if (c->app->closed)
+			c->app->closed((struct tundra_conn *)c, err);
+	}
+	/* On a list, or pointed to by descriptors: freed when the last
+	 * of those lets go (core_flush, core_tx_done). */
+	if (!(c->flags & TF_IN_FLUSH) && !c->tx_inflight)
+		conn_free(c);
+}
+
+void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
+		uint64_t now)
+{
+	struct ip_view ip;
+	struct tcp_seg seg;
+	enum drop_reason r;
+
+	core->now = now;
+	stat_add(core->stats.pkts_in, 1);
+	stat_add(core->stats.bytes_in, len);
+	r = ipv4_parse(pkt, len, &ip);
+	if (r == DROP_NONE)
+		r = ipv4_check_addrs(&ip, core->cfg.addr);
+	if (unlikely(r != DROP_NONE)) {
+		core_drop(core, r);
+		return;
+	}
+	switch (ip.proto) {
+	case IPPROTO_TCP_:
+		r = tcp_parse(&ip, &seg);
+		if (unlikely(r != DROP_NONE)) {
+			core_drop(core, r);
+			return;
+		}
+		tcp_input(core, &seg,
+			  flow_hash(core->cfg.flow_key, seg.saddr, seg.sport,
+				    seg.daddr, seg.dport));
+		break;
+	case IPPROTO_ICMP_:
+		icmp_input(core, &ip);
+		break;
+	default:
+		core_drop(core, DROP_IP_PROTO);
+		break;
+	}
+}
+
+/* c leaves a list: free it if it was closed meanwhile and nothing else
+ * points at it. true when it is gone. */
+static bool unlist(struct tcp_conn *c)
+{
+	c->flags &= ~TF_IN_FLUSH;
+	if ((c->flags & TF_DEAD) && !c->tx_inflight) {
+		conn_free(c);
+		return true;
+	}
+	return (c->flags & TF_DEAD) != 0;
+}
+
+void core_flush(struct core *core, uint64_t now)
+{
+	struct tcp_conn *c;
+
+	core->now = now;
+	while ((c = core->flush_head)) {
+		core->flush_head = c->flush_next;
+		if (!core->flush_head)
+			core->flush_tail = &core->flush_head;
+		if (c->flags & TF_DEAD) {
+			unlist(c);
+			continue;
+		}
+		/* App callbacks first: what they write goes out below. c
+		 * stays listed (TF_IN_FLUSH) meanwhile, so a close inside a
+		 * callback cannot free it under us. */
+		if ((c->flags & TF_READABLE) && (c->flags & TF_APP)) {
+			c->flags &= ~TF_READABLE;
+			if (c->app->readable)
+				c->app->readable((struct tundra_conn *)c);
+		}
+		if ((c->flags & TF_WRITABLE) && (c->flags & TF_APP)) {
+			c->flags &= ~TF_WRITABLE;
+			if (c->app->writable)
+				c->app->writable((struct tundra_conn *)c);
+		}
+		if (c->flags & TF_DEAD) {
+			unlist(c);
+			continue;
+		}
+		if (!tcp_output(core, c)) {
+			/* Out of descriptors: wait for core_tx_done. */
+			c->flush_next = NULL;
+			*core->blocked_tail = c;
+			core->blocked_tail = &c->flush_next;
+			continue;
+		}
+		unlist(c);
+	}
+}
+
+bool core_pending(const struct core *core)
+{
+	return core->flush_head != NULL;
+}
+
+void core_tx_done(struct core *core, struct core_out *o)
+{
+	struct tcp_conn *c = o->conn;
+
+	free(o->aux);
+	o->aux = NULL;
+	o->conn = NULL;
+	if (c && --c->tx_inflight == 0 && (c->flags & TF_DEAD) &&
+	    !(c->flags & TF_IN_FLUSH))
+		conn_free(c);
+	/* A descriptor is free again: blocked output may proceed. */
+	if (core->blocked_head) {
+		*core->flush_tail = core->blocked_head;
+		core->flush_tail = core->blocked_tail;
+		core->blocked_head = NULL;
+		core->blocked_tail = &core->blocked_head;
+	}
+}
+
+uint64_t core_next_deadline(const struct core *core)
+{
+	return core->heap_len ? core->heap[0]->timer_at : UINT64_MAX;
+}
+
+uint64_t core_timers(struct core *core, uint64_t now)
+{
+	struct tcp_conn *c;
+
+	core->now = now;
+	while ((c = theap_min(core)) && c->timer_at <= now) {
+		theap_remove(core, c);
+		tcp_timer_fire(core, c);
+	}
+	core_flush(core, now);
+	c = theap_min(core);
+	return c ? c->timer_at : UINT64_MAX;
+}

@@ -1,0 +1,132 @@
+/*
+ * core.h — the sans-I/O protocol core of one worker.
+ *
+ * A core owns one shard of connections: their table, state machines,
+ * buffers and timers. It is driven by three calls — core_input() with the
+ * bytes of one received IPv4 datagram, core_flush() at the end of a batch,
+ * core_timers() when the earliest deadline has passed — each given the
+ * current time. It makes no system call and reads no clock: everything it
+ * sends goes through the env callbacks, so the same code runs in a worker
+ * thread, in a unit test, or in a simulator.
+ *
+ * All functions are for the one thread that owns the core.
+ */
+#ifndef TUNDRA_CORE_CORE_H
+#define TUNDRA_CORE_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/drop.h"
+
+struct core;
+struct tcp_conn;
+struct tundra_app;
+
+/* Room for the IPv4 + TCP headers with the longest option area. */
+#define CORE_HDR_ROOM 128
+#define CORE_OUT_MAX_IOV 3
+
+/*
+ * One outgoing datagram. The env hands these out (core_env.out_alloc); the
+ * core writes the headers into hdr and points the remaining iovecs at the
+ * payload — bytes in a connection's send buffer, not a copy. The payload
+ * stays valid until core_tx_done() is called for the descriptor.
+ */
+struct core_out {
+	struct iovec iov[CORE_OUT_MAX_IOV]; /* iov[0] = hdr */
+	uint8_t niov;
+	uint32_t len;          /* total bytes */
+	struct tcp_conn *conn; /* send buffer the payload points into */
+	void *aux;             /* core-owned copy (ICMP replies), or NULL */
+	uint8_t hdr[CORE_HDR_ROOM];
+};
+
+struct core_listener {
+	const struct tundra_app *app;
+	void *arg;
+};
+
+struct core_env {
+	void *ctx;
+	/* A free descriptor, or NULL when none is: the core then keeps its
+	 * output pending and retries after the next core_tx_done(). */
+	struct core_out *(*out_alloc)(void *ctx);
+	/* Hand a filled descriptor to the transmitter. */
+	void (*out_send)(void *ctx, struct core_out *o);
+	/* The listener on a local port, or NULL (shared, read-mostly). */
+	const struct core_listener *(*listener_lookup)(void *ctx,
+						       uint16_t port);
+};
+
+struct core_config {
+	uint32_t addr;          /* our IPv4 address, host order */
+	uint16_t mtu;           /* device MTU: our MSS is mtu - 40 */
+	uint32_t sndbuf;        /* per-connection buffers (bytes, rounded */
+	uint32_t rcvbuf;        /*   up to a power of two) */
+	uint64_t time_wait_ns;  /* 2*MSL (RFC 9293 §3.6.1) */
+	uint64_t rto_min_ns;    /* RFC 6298 (2.4) lower bound */
+	uint64_t rto_max_ns;
+	unsigned max_retries;   /* RTO expiries before giving up */
+	uint8_t flow_key[16];   /* keyed hash of the 4-tuple */
+	uint8_t iss_key[16];    /* RFC 6528 secret */
+	unsigned worker_id;     /* for stats and tundra_conn_worker() */
+};
+
+/* Per-core counters: written by the owning thread only; readers on other
+ * threads load each field with stat_read(). */
+struct core_stats {
+	uint64_t pkts_in, bytes_in;
+	uint64_t pkts_out, bytes_out;
+	uint64_t conns_accepted, conns_closed, conns_reset, conns_active;
+	uint64_t resets_sent, icmp_echo;
+	uint64_t retransmits;
+	uint64_t drops[DROP__COUNT];
+};
+
+#define stat_add(field, n)                                                    \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) \
+					   + (n),                             \
+			 __ATOMIC_RELAXED)
+#define stat_read(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct core *core_create(const struct core_config *cfg,
+			 const struct core_env *env);
+/* Free every connection and buffer. Descriptors still out must have been
+ * returned with core_tx_done() first. */
+void core_destroy(struct core *core);
+
+/* One received datagram (bytes as read from the device). The bytes are
+ * only borrowed for the duration of the call. */
+void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
+		uint64_t now);
+/* End of a batch: run app callbacks, send pending data, ACKs and FINs. */
+void core_flush(struct core *core, uint64_t now);
+/* True when core_flush has work (after core_tx_done freed descriptors). */
+bool core_pending(const struct core *core);
+/* The earliest armed deadline (UINT64_MAX: none). */
+uint64_t core_next_deadline(const struct core *core);
+/* Fire timers due at now; returns the next deadline (UINT64_MAX: none). */
+uint64_t core_timers(struct core *core, uint64_t now);
+/* The transmitter is done with o (written or dropped). */
+void core_tx_done(struct core *core, struct core_out *o);
+
+const struct core_stats *core_stats(const struct core *core);
+/* Count a drop that happened outside the core but on its behalf. */
+void core_count_drop(struct core *core, enum drop_reason r);
+
+/*
+ * The keyed hash of a flow, computed the same way by the RX thread (to pick
+ * the worker) and by the core (for its table). remote/local from tundra's
+ * point of view, host order. The RX thread uses the high 32 bits, the table
+ * the low bits, so a shard's connections still spread over all buckets.
+ */
+uint64_t flow_hash(const uint8_t key[16], uint32_t raddr, uint16_t rport,
+		   uint32_t laddr, uint16_t lport);
+static inline unsigned flow_worker(uint64_t hash, unsigned nworkers)
+{
+	return (unsigned)(((hash >> 32) * nworkers) >> 32);
+}
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * core_priv.h — what the core's modules (core.c, conn_table.c, timer_heap.c,
+ * tcp_input.c, tcp_output.c, tcp_timer.c) share. Not for the shell.
+ */
+#ifndef TUNDRA_CORE_CORE_PRIV_H
+#define TUNDRA_CORE_CORE_PRIV_H
+
+#include "core/core.h"
+#include "tcp/tcp_conn.h"
+#include "tcp/tcp_wire.h"
+
+struct core {
+	struct core_config cfg;
+	struct core_env env;
+	struct core_stats stats;
+
+	/* Connection table: chained hash, power-of-two buckets, doubled
+	 * when the load factor passes 1 (so lookups stay O(1)). */
+	struct tcp_conn **buckets;
+	uint32_t nbuckets;
+	uint32_t nconns;
+
+	/* Connections with work for core_flush (FIFO). */
+	struct tcp_conn *flush_head;
+	struct tcp_conn **flush_tail;
+	/* Connections whose output waits for a free descriptor. */
+	struct tcp_conn *blocked_head;
+	struct tcp_conn **blocked_tail;
+
+	/* Min-heap of connections by timer_at. */
+	struct tcp_conn **heap;
+	uint32_t heap_len, heap_cap;
+
+	uint32_t sndbuf_cap, rcvbuf_cap; /* powers of two */
+	uint16_t mss;                    /* the MSS we announce */
+	uint8_t rcv_wscale;              /* the shift we announce */
+	uint16_t ip_id;
+	uint64_t now;
+};
+
+/* conn_table.c */
+int ctab_init(struct core *core, uint32_t nbuckets);
+void ctab_free(struct core *core);
+struct tcp_conn *ctab_lookup(struct core *core, uint64_t hash, uint32_t raddr,
+			     uint16_t rport, uint16_t lport);
+void ctab_insert(struct core *core, struct tcp_conn *c);
+void ctab_remove(struct core *core, struct tcp_conn *c);
+
+/* timer_heap.c: c->timer_at becomes min(rto_at, tw_at) over the armed
+ * ones; the heap follows. */
+int theap_init(struct core *core, uint32_t cap);
+void theap_free(struct core *core);
+void theap_update(struct core *core, struct tcp_conn *c);
+void theap_remove(struct core *core, struct tcp_conn *c);
+struct tcp_conn *theap_min(struct core *core);
+
+/* core.c */
+void core_schedule(struct core *core, struct tcp_conn *c);
+struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
+			       uint64_t hash);
+/* The connection reaches CLOSED: out of the table and heap, the app told,
+ * memory freed once no descriptor points into it. */
+void core_conn_close(struct core *core, struct tcp_conn *c, int err);
+uint32_t core_iss(struct core *core, const struct tcp_seg *seg);
+/* A descriptor from the env, reset; NULL when none is free. */
+struct core_out *core_out_get(struct core *core);
+
+/* tcp_input.c */
+void tcp_input(struct core *core, struct tcp_seg *seg, uint64_t hash);
+
+/* tcp_output.c */
+/* Send what c has pending (SYN-ACK, data, FIN, ACK, RST). false when it
+ * ran out of descriptors and must be retried. */
+bool tcp_output(struct core *core, struct tcp_conn *c);
+/* RFC 9293 §3.10.7.1: the reset for a segment that has no connection. */
+void tcp_respond_rst(struct core *core, const struct tcp_seg *seg);
+/* Our receive window, right edge updated (receiver SWS avoidance). */
+uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c);
+/* Arm the retransmission timer if data is outstanding. */
+void tcp_rearm_rto(struct core *core, struct tcp_conn *c);
+
+/* tcp_timer.c */
+void tcp_timer_fire(struct core *core, struct tcp_conn *c);
+void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt);
+
+/* icmp.c */
+void icmp_input(struct core *core, const struct ip_view *ip);
+
+static inline void core_drop(struct core *core, enum drop_reason r)
+{
+	stat_add(core->stats.drops[r], 1);
+}
+
+#endif

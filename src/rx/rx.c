@@ -1,0 +1,158 @@
+/*
+ * rx.c — the RX thread: reads datagrams from every TUN queue and hands each
+ * to the worker that owns its flow, hash(4-tuple) → worker (DESIGN.md). It
+ * looks at no more of a packet than it needs to find the 4-tuple and never
+ * touches connection state; the worker validates everything.
+ *
+ * It sleeps in poll() on the queue fds; a burst is read per queue per turn
+ * and pushed with one ring operation per worker. A full worker ring drops
+ * (counted): TUN offers no back-pressure on the receive side, and the peer's
+ * TCP recovers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ip/ipv4.h"
+#include "stack/stack.h"
+#include "tcp/tcp_wire.h"
+
+/* Which worker owns this datagram: TCP by its 4-tuple; anything else (ICMP,
+ * garbage) by its addresses, so it is spread too. The worker checks it. */
+static unsigned classify(struct tundra *t, const uint8_t *p, uint32_t len)
+{
+	uint32_t saddr, daddr;
+	uint16_t sport = 0, dport = 0;
+	unsigned ihl;
+
+	if (len < IPV4_HDR_LEN || (p[0] >> 4) != 4)
+		return 0;
+	ihl = (p[0] & 0x0f) * 4u;
+	memcpy(&saddr, p + 12, 4);
+	memcpy(&daddr, p + 16, 4);
+	/* First fragments carry ports, later ones do not: fragments all go
+	 * by address (the worker drops them anyway, for now). */
+	if (p[9] == IPPROTO_TCP_ && len >= ihl + 4 &&
+	    !(((p[6] << 8) | p[7]) & (IPV4_MF | IPV4_OFFMASK))) {
+		memcpy(&sport, p + ihl, 2);
+		memcpy(&dport, p + ihl + 2, 2);
+	}
+	return flow_worker(flow_hash(t->flow_key, ntohl(saddr),
+				     ntohs(sport), ntohl(daddr),
+				     ntohs(dport)),
+			   t->nworkers);
+}
+
+/* Take back the buffers workers are done with. */
+static void refill(struct tundra *t)
+{
+	struct pkt_pool *pool = &t->pool;
+
+	for (unsigned i = 0; i < t->nworkers; i++)
+		pool->nfree += ring_dequeue_burst(
+			t->workers[i].free_ring,
+			(void **)&pool->free[pool->nfree],
+			pool->total - pool->nfree);
+}
+
+/* Read up to BURST datagrams from one queue and dispatch them. Returns how
+ * many were read; *again is set when the queue may hold more. */
+static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
+{
+	struct pkt *batch[t->nworkers][BURST];
+	unsigned count[t->nworkers];
+	unsigned got = 0;
+
+	memset(count, 0, sizeof(count));
+	*again = false;
+	while (got < BURST) {
+		struct pkt *k = pkt_get(&t->pool);
+		ssize_t n;
+		unsigned w;
+
+		if (!k) {
+			refill(t);
+			k = pkt_get(&t->pool);
+		}
+		if (!k) {
+			/* Every buffer is queued at a worker: drop. */
+			uint8_t scratch[64];
+			if (read(t->dev.fds[q], scratch, sizeof(scratch)) < 0)
+				break;
+			stat_add(t->rx.no_buf, 1);
+			continue;
+		}
+		n = read(t->dev.fds[q], k->data, t->pool.buf_size);
+		if (n <= 0) {
+			pkt_put(&t->pool, k);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				stat_add(t->rx.read_errors, 1);
+			break;
+		}
+		k->len = (uint32_t)n;
+		k->queue = (uint16_t)q;
+		stat_add(t->rx.pkts, 1);
+		stat_add(t->rx.bytes, (uint64_t)n);
+		w = classify(t, k->data, k->len);
+		batch[w][count[w]++] = k;
+		got++;
+	}
+	if (got == BURST)
+		*again = true;
+	for (unsigned w = 0; w < t->nworkers; w++) {
+		unsigned sent;
+
+		if (!count[w])
+			continue;
+		sent = ring_enqueue_burst(t->workers[w].rx_ring,
+					  (void **)batch[w], count[w]);
+		for (unsigned i = sent; i < count[w]; i++)
+			pkt_put(&t->pool, batch[w][i]);
+		if (sent < count[w])
+			stat_add(t->rx.ring_full, count[w] - sent);
+		if (sent)
+			waiter_wake(&t->workers[w].wake);
+	}
+	return got;
+}
+
+void *rx_main(void *arg)
+{
+	struct tundra *t = arg;
+	unsigned nq = t->dev.nqueues;
+	struct pollfd pfd[TUN_MAX_QUEUES + 1];
+
+	for (unsigned q = 0; q < nq; q++)
+		pfd[q] = (struct pollfd){ .fd = t->dev.fds[q],
+					  .events = POLLIN };
+	pfd[nq] = (struct pollfd){ .fd = t->rx_stop_efd, .events = POLLIN };
+
+	while (!atomic_load_explicit(&t->stop_rx, memory_order_acquire)) {
+		bool more = true;
+
+		if (poll(pfd, nq + 1, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[nq].revents)
+			break;
+		stat_add(t->rx.batches, 1);
+		/* Round-robin the queues until all are drained, so one busy
+		 * queue cannot starve the others. */
+		while (more) {
+			more = false;
+			for (unsigned q = 0; q < nq; q++) {
+				bool again;
+
+				if (!(pfd[q].revents & POLLIN))
+					continue;
+				rx_queue(t, q, &again);
+				if (again)
+					more = true;
+				else
+					pfd[q].revents = 0;
+			}
+		}
+	}
+	return NULL;
+}

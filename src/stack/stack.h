@@ -1,0 +1,108 @@
+/*
+ * stack.h — the threaded shell around the cores: struct tundra and the
+ * per-thread structures the RX, worker and TX threads share.
+ *
+ *   TUN queue fds --> RX --rx_ring[w]--> worker w --tx_ring[w]--> TX --> TUN
+ *                      ^--free_ring[w]--'      ^----done_ring[w]---'
+ *
+ * Every ring is single-producer/single-consumer. Buffers go back to the
+ * thread that owns them: packet buffers to RX (free_ring), transmit
+ * descriptors to their worker (done_ring).
+ */
+#ifndef TUNDRA_STACK_STACK_H
+#define TUNDRA_STACK_STACK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "base/waiter.h"
+#include "core/core.h"
+#include "pkt/pkt.h"
+#include "ring/ring.h"
+#include "tun/tun.h"
+#include "tundra/tundra.h"
+
+#define BURST 64
+
+struct listeners;
+
+struct worker {
+	unsigned id;
+	struct tundra *t;
+	pthread_t thread;
+	bool started;
+
+	struct ring *rx_ring;   /* RX -> worker: struct pkt * */
+	struct ring *free_ring; /* worker -> RX: struct pkt * */
+	struct ring *tx_ring;   /* worker -> TX: struct core_out * */
+	struct ring *done_ring; /* TX -> worker: struct core_out * */
+	struct waiter wake;
+
+	struct core *core;
+	struct core_out *descs;
+	struct core_out **free_descs;
+	uint32_t ndescs, nfree;
+	bool tx_kick; /* sent something since TX was last woken */
+
+	uint64_t batches;    /* loop turns that found work */
+	uint64_t rx_ring_hwm; /* deepest RX ring seen */
+};
+
+struct rx_stats {
+	uint64_t pkts, bytes, reads_again;
+	uint64_t ring_full, no_buf, read_errors;
+	uint64_t batches;
+};
+
+struct tx_stats {
+	uint64_t pkts, bytes, batches, errors, eagain;
+};
+
+struct tundra {
+	struct tundra_config cfg;
+	struct tun_dev dev;
+	struct listeners *listeners;
+	uint8_t flow_key[16];
+
+	struct worker *workers;
+	unsigned nworkers;
+
+	/* RX thread */
+	pthread_t rx_thread;
+	bool rx_started;
+	int rx_stop_efd;
+	struct pkt_pool pool;
+	struct rx_stats rx;
+
+	/* TX thread */
+	pthread_t tx_thread;
+	bool tx_started;
+	struct waiter tx_wake;
+	struct tx_stats tx;
+
+	_Atomic bool stop_rx, stop_workers, stop_tx;
+};
+
+uint64_t clock_now_ns(void);
+
+/* worker.c */
+int worker_init(struct tundra *t, struct worker *w, unsigned id);
+void worker_fini(struct worker *w);
+void *worker_main(void *arg);
+
+/* rx.c, tx.c */
+void *rx_main(void *arg);
+void *tx_main(void *arg);
+
+/* listeners.c: the port -> app map, an RCU hash table (liburcu cds_lfht):
+ * read by every worker, written by the control thread. */
+struct listeners *listeners_create(void);
+void listeners_destroy(struct listeners *ls);
+int listeners_add(struct listeners *ls, uint16_t port,
+		  const struct tundra_app *app, void *arg);
+/* Caller is inside an RCU read-side critical section. */
+const struct core_listener *listeners_lookup(struct listeners *ls,
+					     uint16_t port);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * tcp_conn.h — the TCP control block (RFC 9293 §3.3.1 names) and the
+ * connection states, ordered so that predicates are ranges (FreeBSD
+ * tcp_fsm.h style). Internal to the core.
+ */
+#ifndef TUNDRA_TCP_TCP_CONN_H
+#define TUNDRA_TCP_TCP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/bbuf.h"
+
+struct core;
+struct tundra_app;
+
+enum tcp_state {
+	TCPS_CLOSED = 0,
+	TCPS_LISTEN,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RECEIVED,
+	/* From here on the connection is synchronized. */
+	TCPS_ESTABLISHED,
+	TCPS_CLOSE_WAIT,
+	/* From here on we have sent FIN (or will, when data is out). */
+	TCPS_FIN_WAIT_1,
+	TCPS_CLOSING,
+	TCPS_LAST_ACK,
+	/* From here on our FIN is acknowledged. */
+	TCPS_FIN_WAIT_2,
+	TCPS_TIME_WAIT,
+	TCPS__COUNT
+};
+
+#define TCPS_HAVE_ESTABLISHED(s) ((s) >= TCPS_ESTABLISHED)
+#define TCPS_HAVE_RCVD_FIN(s)                                                 \
+	((s) == TCPS_CLOSE_WAIT || (s) == TCPS_CLOSING ||                     \
+	 (s) == TCPS_LAST_ACK || (s) == TCPS_TIME_WAIT)
+#define TCPS_CAN_RECV_DATA(s)                                                 \
+	((s) == TCPS_ESTABLISHED || (s) == TCPS_FIN_WAIT_1 ||                 \
+	 (s) == TCPS_FIN_WAIT_2)
+
+const char *tcp_state_name(enum tcp_state s);
+
+/* Connection flags. */
+#define TF_ACK_NOW 0x0001     /* send an ACK at the next flush */
+#define TF_IN_FLUSH 0x0002    /* on the core's flush list */
+#define TF_READABLE 0x0004    /* tell the app at the next flush */
+#define TF_WRITABLE 0x0008    /* tell the app at the next flush */
+#define TF_APP_CLOSED 0x0010  /* app called close: FIN after the data */
+#define TF_FIN_SENT 0x0020    /* our FIN has a sequence number */
+#define TF_RCVD_FIN 0x0040    /* peer's FIN accepted */
+#define TF_DEAD 0x0080        /* out of the table, freed when TX is done */
+#define TF_APP 0x0100         /* app attached: it gets closed() */
+#define TF_WSCALE 0x0200      /* window scaling in use (RFC 7323 §2) */
+#define TF_RTT_TIMING 0x0400  /* one segment is being timed */
+#define TF_SEND_RST 0x0800    /* abort: send RST at the next flush */
+#define TF_PROBE 0x1000       /* send a zero-window probe */
+
+struct tcp_conn {
+	/* Lookup: hash chain, key (host order). */
+	struct tcp_conn *hnext;
+	uint64_t hash;
+	uint32_t raddr, laddr;
+	uint16_t rport, lport;
+
+	uint8_t state;
+	uint8_t snd_wscale; /* peer's shift: applied to SEG.WND */
+	uint8_t rcv_wscale; /* our shift */
+	uint8_t retries;
+	uint16_t flags;
+	uint16_t snd_mss; /* what we may send per segment */
+
+	/* Send sequence space (RFC 9293 §3.3.1). */
+	uint32_t iss;
+	uint32_t snd_una;
+	uint32_t snd_nxt;
+	uint32_t snd_max; /* highest sequence sent: snd_nxt rewinds on RTO */
+	uint32_t snd_wnd; /* scaled */
+	uint32_t snd_wl1;
+	uint32_t snd_wl2;
+	uint32_t snd_buf_seq; /* sequence number of sndbuf's first byte */
+
+	/* Receive sequence space. */
+	uint32_t irs;
+	uint32_t rcv_nxt;
+	uint32_t rcv_adv; /* right edge we advertised: never moves back */
+
+	/* RTT and retransmission (RFC 6298). */
+	uint32_t rtt_seq;  /* timed segment ends here */
+	uint64_t rtt_ts;   /* ... and was sent then */
+	uint64_t srtt_ns;  /* 0 until the first sample */
+	uint64_t rttvar_ns;
+	uint64_t rto_ns;
+	uint64_t rto_at;   /* 0: not armed */
+	uint64_t tw_at;    /* TIME-WAIT expiry */
+	uint64_t timer_at; /* min of the above: key in the timer heap */
+	int32_t heap_idx;  /* -1 when not in the heap */
+
+	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
+
+	struct bbuf sndbuf;
+	struct bbuf rcvbuf;
+
+	struct tcp_conn *flush_next;
+
+	const struct tundra_app *app;
+	void *app_arg;
+	uint64_t app_data[2];
+
+	/* Per-connection counters. */
+	uint64_t bytes_acked;
+	uint64_t bytes_received;
+	uint32_t retransmits;
+
+	struct core *core;
+};
+
+#endif

@@ -1,0 +1,386 @@
+/*
+ * tcp_input.c — SEGMENT ARRIVES (RFC 9293 §3.10.7), in the order the RFC
+ * gives: no connection (§3.10.7.1), LISTEN (§3.10.7.2), and the other states
+ * (§3.10.7.4) step by step. SYN-SENT (§3.10.7.3) needs active opens, which
+ * come later.
+ *
+ * Effects on the connection are recorded in its flags (TF_ACK_NOW,
+ * TF_READABLE, ...) and carried out by core_flush() once per batch, so a
+ * burst of segments gets one ACK and one app callback.
+ */
+#include <errno.h>
+
+#include "core/core_priv.h"
+#include "tcp/tcp_seq.h"
+#include "tundra/app.h"
+
+/* RFC 9293 §3.10.7.2: LISTEN. */
+static void listen_input(struct core *core, const struct tcp_seg *seg,
+			 uint64_t hash, const struct core_listener *l)
+{
+	struct tcp_conn *c;
+
+	/* First, check for a RST: ignore it. */
+	if (seg->flags & TCP_RST) {
+		core_drop(core, DROP_TCP_LISTEN_BAD);
+		return;
+	}
+	/* Second, an ACK is bad: <SEQ=SEG.ACK><CTL=RST>. */
+	if (seg->flags & TCP_ACK) {
+		core_drop(core, DROP_TCP_LISTEN_BAD);
+		tcp_respond_rst(core, seg);
+		return;
+	}
+	/* Fourth, anything but a SYN is dropped. */
+	if (!(seg->flags & TCP_SYN)) {
+		core_drop(core, DROP_TCP_LISTEN_BAD);
+		return;
+	}
+	/* Third, the SYN: a new connection in SYN-RECEIVED. Data on the
+	 * SYN is not queued (the peer sends it again after the
+	 * handshake). */
+	c = core_conn_new(core, seg, hash);
+	if (!c) {
+		core_drop(core, DROP_TCP_NO_MEMORY);
+		return;
+	}
+	c->app = l->app;
+	c->app_arg = l->arg;
+	core_schedule(core, c); /* the SYN-ACK goes out at the flush */
+}
+
+static void enter_time_wait(struct core *core, struct tcp_conn *c)
+{
+	c->state = TCPS_TIME_WAIT;
+	c->rto_at = 0;
+	c->tw_at = core->now + core->cfg.time_wait_ns;
+	theap_update(core, c);
+}
+
+/* §3.10.7.4 first: the acceptability test of the table in that
+ * section. */
+static bool seq_acceptable(const struct tcp_conn *c, const struct tcp_seg *seg,
+			   uint32_t wnd)
+{
+	uint32_t seglen = tcp_seg_len(seg);
+	uint32_t end = c->rcv_nxt + wnd;
+
+	if (seglen == 0) {
+		if (wnd == 0)
+			return seg->seq == c->rcv_nxt;
+		return seq_in(seg->seq, c->rcv_nxt, end);
+	}
+	if (wnd == 0)
+		return false;
+	return seq_in(seg->seq, c->rcv_nxt, end) ||
+	       seq_in(seg->seq + seglen - 1, c->rcv_nxt, end);
+}
+
+/* Process SEG.ACK in a synchronized state (§3.10.7.4 fifth, ESTABLISHED
+ * and the states that refer to it). false: drop the segment. */
+static bool ack_input(struct core *core, struct tcp_conn *c,
+		      const struct tcp_seg *seg)
+{
+	uint32_t ack = seg->ack;
+
+	/* "If the ACK acks something not yet sent (SEG.ACK > SND.NXT),
+	 * then send an ACK, drop the segment". SND.NXT here is the highest
+	 * we ever sent: after a rewind the peer may ack beyond snd_nxt. */
+	if (seq_gt(ack, c->snd_max)) {
+		c->flags |= TF_ACK_NOW;
+		core_drop(core, DROP_TCP_BAD_ACK);
+		return false;
+	}
+	if (seq_gt(ack, c->snd_una)) {
+		uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+		uint32_t d = 0;
+
+		if (seq_gt(ack, c->snd_buf_seq))
+			d = seq_min(ack, data_end) - c->snd_buf_seq;
+		if (d) {
+			bbuf_drop(&c->sndbuf, d);
+			c->snd_buf_seq += d;
+			c->bytes_acked += d;
+			c->flags |= TF_WRITABLE;
+		}
+		if ((c->flags & TF_RTT_TIMING) && seq_geq(ack, c->rtt_seq)) {
+			c->flags &= ~TF_RTT_TIMING;
+			tcp_rtt_sample(core, c, core->now - c->rtt_ts);
+		}
+		c->snd_una = ack;
+		if (seq_lt(c->snd_nxt, ack))
+			c->snd_nxt = ack;
+		c->retries = 0;
+		tcp_rearm_rto(core, c);
+	}
+	/* The peer answers: a persist probe is not a failed retry. */
+	if (c->snd_una == c->snd_max)
+		c->retries = 0;
+	/* Window update (§3.10.7.4 fifth): only from a segment no older
+	 * than the one that last set it. */
+	if (seq_lt(c->snd_wl1, seg->seq) ||
+	    (c->snd_wl1 == seg->seq && seq_leq(c->snd_wl2, ack))) {
+		uint32_t old = c->snd_wnd;
+
+		c->snd_wnd = (uint32_t)seg->wnd << c->snd_wscale;
+		c->snd_wl1 = seg->seq;
+		c->snd_wl2 = ack;
+		if (c->snd_wnd > old)
+			core_schedule(core, c);
+	}
+	return true;
+}
+
+/* Our FIN is acknowledged once SND.UNA passed it. */
+static inline bool fin_acked(const struct tcp_conn *c)
+{
+	return (c->flags & TF_FIN_SENT) &&
+	       c->snd_una == c->snd_buf_seq + c->sndbuf.len + 1;
+}
+
+/* §3.10.7.4 seventh: segment text, in order only for now. */
+static void data_input(struct core *core, struct tcp_conn *c,
+		       struct tcp_seg *seg)
+{
+	uint32_t n;
+
+	if (!TCPS_CAN_RECV_DATA(c->state)) {
+		/* CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer's FIN
+		 * came first; ignore the text. */
+		core_drop(core, DROP_TCP_AFTER_FIN);
+		seg->flags &= ~TCP_FIN;
+		return;
+	}
+	if (seg->seq != c->rcv_nxt) {
+		/* Out of order: no reassembly yet. The duplicate ACK tells
+		 * the peer where the hole is. */
+		core_drop(core, DROP_TCP_OUT_OF_ORDER);
+		c->flags |= TF_ACK_NOW;
+		seg->flags &= ~TCP_FIN;
+		return;
+	}
+	if (!c->rcvbuf.data && bbuf_alloc(&c->rcvbuf, core->rcvbuf_cap)) {
+		core_drop(core, DROP_TCP_NO_MEMORY);
+		seg->flags &= ~TCP_FIN;
+		return;
+	}
+	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
+	c->rcv_nxt += n;
+	c->bytes_received += n;
+	if (n < seg->len)
+		seg->flags &= ~TCP_FIN; /* the FIN is beyond what we took */
+	c->flags |= TF_ACK_NOW | TF_READABLE;
+}
+
+/* §3.10.7.4 eighth: the FIN. */
+static void fin_input(struct core *core, struct tcp_conn *c)
+{
+	c->rcv_nxt++;
+	c->flags |= TF_ACK_NOW | TF_READABLE | TF_RCVD_FIN;
+	switch (c->state) {
+	case TCPS_SYN_RECEIVED:
+	case TCPS_ESTABLISHED:
+		c->state = TCPS_CLOSE_WAIT;
+		break;
+	case TCPS_FIN_WAIT_1:
+		/* Our FIN is not yet acked (else we would be in
+		 * FIN-WAIT-2). */
+		c->state = TCPS_CLOSING;
+		break;
+	case TCPS_FIN_WAIT_2:
+		enter_time_wait(core, c);
+		break;
+	case TCPS_TIME_WAIT:
+		enter_time_wait(core, c); /* restart the 2 MSL timeout */
+		break;
+	default:
+		break; /* CLOSE-WAIT, CLOSING, LAST-ACK: remain */
+	}
+}
+
+/* RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
+static void conn_input(struct core *core, struct tcp_conn *c,
+		       struct tcp_seg *seg)
+{
+	uint32_t wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt
+						      : 0;
+
+	/* A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost:
+	 * send it again (as Linux does) rather than a bare ACK the peer in
+	 * SYN-SENT would ignore. */
+	if (c->state == TCPS_SYN_RECEIVED && (seg->flags & TCP_SYN) &&
+	    !(seg->flags & TCP_ACK) && seg->seq == c->irs) {
+		c->snd_nxt = c->iss;
+		core_schedule(core, c);
+		return;
+	}
+
+	/* First, check the sequence number. */
+	if (!seq_acceptable(c, seg, wnd)) {
+		/* A zero window still takes valid ACKs and RSTs at
+		 * RCV.NXT: keep the control part, drop the text. */
+		if (wnd == 0 && seg->seq == c->rcv_nxt) {
+			seg->len = 0;
+			seg->flags &= ~(TCP_FIN | TCP_SYN);
+			c->flags |= TF_ACK_NOW;
+		} else {
+			if (!(seg->flags & TCP_RST))
+				c->flags |= TF_ACK_NOW;
+			core_drop(core, DROP_TCP_NOT_ACCEPTABLE);
+			core_schedule(core, c);
+			return;
+		}
+	}
+	/* Trim to the window: what precedes RCV.NXT is a duplicate ... */
+	if (seq_lt(seg->seq, c->rcv_nxt)) {
+		uint32_t d = c->rcv_nxt - seg->seq;
+
+		if (seg->flags & TCP_SYN) {
+			seg->flags &= ~TCP_SYN;
+			d--;
+		}
+		d = MIN(d, seg->len);
+		seg->data += d;
+		seg->len -= d;
+		seg->seq += d;
+		c->flags |= TF_ACK_NOW;
+	}
+	/* ... and what goes past its right edge is not ours to keep. */
+	if (seg->len && seq_gt(seg->seq + seg->len, c->rcv_nxt + wnd)) {
+		seg->len = c->rcv_nxt + wnd - seg->seq;
+		seg->flags &= ~TCP_FIN;
+		c->flags |= TF_ACK_NOW;
+	}
+
+	/* Second, check the RST bit (RFC 5961 §3.2): exactly RCV.NXT resets,
+	 * anywhere else in the window earns a challenge ACK. */
+	if (seg->flags & TCP_RST) {
+		if (seg->seq != c->rcv_nxt) {
+			c->flags |= TF_ACK_NOW;
+			core_drop(core, DROP_TCP_RST_BAD_SEQ);
+			core_schedule(core, c);
+			return;
+		}
+		/* In SYN-RECEIVED (passive), CLOSING, LAST-ACK and
+		 * TIME-WAIT the connection just goes; elsewhere the app is
+		 * told it was reset. */
+		stat_add(core->stats.conns_reset, 1);
+		switch (c->state) {
+		case TCPS_SYN_RECEIVED:
+		case TCPS_CLOSING:
+		case TCPS_LAST_ACK:
+		case TCPS_TIME_WAIT:
+			core_conn_close(core, c, 0);
+			break;
+		default:
+			core_conn_close(core, c, -ECONNRESET);
+			break;
+		}
+		return;
+	}
+
+	/* Third, security: not used. Fourth, a SYN in a synchronized state
+	 * gets a challenge ACK (RFC 5961 §4.2, RFC 9293 §3.10.7.4); in
+	 * SYN-RECEIVED from a passive open the connection goes back to
+	 * LISTEN, i.e. away. */
+	if (seg->flags & TCP_SYN) {
+		if (c->state == TCPS_SYN_RECEIVED) {
+			core_conn_close(core, c, 0);
+			return;
+		}
+		c->flags |= TF_ACK_NOW;
+		core_drop(core, DROP_TCP_BAD_FLAGS);
+		core_schedule(core, c);
+		return;
+	}
+
+	/* Fifth, check the ACK field. */
+	if (!(seg->flags & TCP_ACK)) {
+		core_drop(core, DROP_TCP_NO_ACK);
+		return;
+	}
+	if (c->state == TCPS_SYN_RECEIVED) {
+		if (!seq_in_open_closed(seg->ack, c->snd_una, c->snd_nxt)) {
+			/* <SEQ=SEG.ACK><CTL=RST> */
+			core_drop(core, DROP_TCP_BAD_ACK);
+			tcp_respond_rst(core, seg);
+			return;
+		}
+		c->state = TCPS_ESTABLISHED;
+		c->snd_wnd = (uint32_t)seg->wnd << c->snd_wscale;
+		c->snd_wl1 = seg->seq;
+		c->snd_wl2 = seg->ack;
+		stat_add(core->stats.conns_accepted, 1);
+		stat_add(core->stats.conns_active, 1);
+		c->flags |= TF_APP;
+		if (c->app->accepted &&
+		    c->app->accepted((struct tundra_conn *)c, c->app_arg) < 0) {
+			tundra_conn_abort((struct tundra_conn *)c);
+			return;
+		}
+	}
+	if (!ack_input(core, c, seg)) {
+		core_schedule(core, c);
+		return;
+	}
+	switch (c->state) {
+	case TCPS_FIN_WAIT_1:
+		if (fin_acked(c))
+			c->state = TCPS_FIN_WAIT_2;
+		break;
+	case TCPS_CLOSING:
+		if (fin_acked(c))
+			enter_time_wait(core, c);
+		break;
+	case TCPS_LAST_ACK:
+		if (fin_acked(c)) {
+			core_conn_close(core, c, 0);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+
+	/* Sixth, the URG bit: urgent data is not supported and the pointer
+	 * is ignored; the bytes are delivered in line (RFC 9293 §3.8.5
+	 * allows no more than that). */
+
+	/* Seventh, the segment text. */
+	if (seg->len)
+		data_input(core, c, seg);
+
+	/* Eighth, the FIN: only when it is next in sequence. */
+	if ((seg->flags & TCP_FIN) && seg->seq + seg->len == c->rcv_nxt)
+		fin_input(core, c);
+
+	if (c->flags & (TF_ACK_NOW | TF_READABLE | TF_WRITABLE))
+		core_schedule(core, c);
+}
+
+void tcp_input(struct core *core, struct tcp_seg *seg, uint64_t hash)
+{
+	struct tcp_conn *c =
+		ctab_lookup(core, hash, seg->saddr, seg->sport, seg->dport);
+	const struct core_listener *l;
+
+	/* RFC 9293 §3.10.7.4 / RFC 6191: a new SYN for a connection in
+	 * TIME-WAIT, above what the old incarnation used, may reopen it. */
+	if (c && c->state == TCPS_TIME_WAIT && (seg->flags & TCP_SYN) &&
+	    !(seg->flags & TCP_ACK) && seq_gt(seg->seq, c->rcv_nxt)) {
+		core_conn_close(core, c, 0);
+		c = NULL;
+	}
+	if (c) {
+		conn_input(core, c, seg);
+		return;
+	}
+	l = core->env.listener_lookup(core->env.ctx, seg->dport);
+	if (l) {
+		listen_input(core, seg, hash, l);
+		return;
+	}
+	/* RFC 9293 §3.10.7.1: CLOSED. */
+	core_drop(core, DROP_TCP_NO_LISTENER_RST);
+	tcp_respond_rst(core, seg);
+}

@@ -1,0 +1,294 @@
+/*
+ * tcp_output.c — building and sending segments: SYN-ACK, data from the
+ * send buffer (zero copy: the descriptor points into it), FIN, ACK, RST.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "core/core_priv.h"
+#include "ip/csum.h"
+#include "tcp/tcp_seq.h"
+
+struct seg_spec {
+	uint32_t raddr, laddr;
+	uint16_t rport, lport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;          /* already scaled down */
+	const uint8_t *opts;   /* multiple of 4 bytes */
+	uint8_t optlen;
+};
+
+/*
+ * Fill o with IPv4 + TCP headers for spec and the payload already placed in
+ * o->iov[1..niov-1] (paylen bytes), checksums included, and hand it on.
+ */
+static void tcp_emit(struct core *core, struct core_out *o,
+		     const struct seg_spec *s, uint32_t paylen)
+{
+	uint8_t *ip = o->hdr, *th = o->hdr + IPV4_HDR_LEN;
+	uint32_t thlen = TCP_HDR_LEN + s->optlen;
+	uint32_t sum;
+	struct tcp_hdr h = {
+		.sport = htons(s->lport),
+		.dport = htons(s->rport),
+		.seq = htonl(s->seq),
+		.ack = htonl(s->ack),
+		.doff = (uint8_t)((thlen / 4) << 4),
+		.flags = s->flags,
+		.window = htons(s->wnd),
+		.check = 0,
+		.urg = 0,
+	};
+
+	memcpy(th, &h, sizeof(h));
+	if (s->optlen)
+		memcpy(th + TCP_HDR_LEN, s->opts, s->optlen);
+	ipv4_build(ip, s->laddr, s->raddr, IPPROTO_TCP_,
+		   (uint16_t)(IPV4_HDR_LEN + thlen + paylen), core->ip_id++);
+	/* RFC 9293 §3.1: the checksum covers the pseudo-header, the TCP
+	 * header and the payload. */
+	sum = csum_pseudo_ipv4(htonl(s->laddr), htonl(s->raddr), IPPROTO_TCP_,
+			       (uint16_t)(thlen + paylen));
+	sum = csum_partial(th, thlen, sum);
+	sum = csum_iov(&o->iov[1], o->niov - 1, sum);
+	h.check = csum_fold(sum);
+	memcpy(th + 16, &h.check, 2);
+
+	o->iov[0].iov_base = o->hdr;
+	o->iov[0].iov_len = IPV4_HDR_LEN + thlen;
+	o->len = IPV4_HDR_LEN + thlen + paylen;
+	stat_add(core->stats.pkts_out, 1);
+	stat_add(core->stats.bytes_out, o->len);
+	core->env.out_send(core->env.ctx, o);
+}
+
+void tcp_respond_rst(struct core *core, const struct tcp_seg *seg)
+{
+	struct seg_spec s = {
+		.raddr = seg->saddr,
+		.laddr = seg->daddr,
+		.rport = seg->sport,
+		.lport = seg->dport,
+	};
+	struct core_out *o;
+
+	/* RFC 9293 §3.10.7.1: an incoming RST is discarded; otherwise, if
+	 * the ACK bit is off, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>,
+	 * else <SEQ=SEG.ACK><CTL=RST>. */
+	if (seg->flags & TCP_RST)
+		return;
+	if (seg->flags & TCP_ACK) {
+		s.seq = seg->ack;
+		s.flags = TCP_RST;
+	} else {
+		s.seq = 0;
+		s.ack = seg->seq + tcp_seg_len(seg);
+		s.flags = TCP_RST | TCP_ACK;
+	}
+	o = core_out_get(core);
+	if (!o) {
+		core_drop(core, DROP_TX_NO_DESC);
+		return;
+	}
+	stat_add(core->stats.resets_sent, 1);
+	tcp_emit(core, o, &s, 0);
+}
+
+uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
+{
+	uint32_t cap = c->rcvbuf.cap ? c->rcvbuf.cap : core->rcvbuf_cap;
+	uint32_t right = c->rcv_nxt + (cap - c->rcvbuf.len);
+	uint32_t max = c->flags & TF_WSCALE ? 65535u << c->rcv_wscale : 65535;
+	uint32_t thresh = MIN(cap / 2, core->mss);
+
+	if (right - c->rcv_nxt > max)
+		right = c->rcv_nxt + max;
+	/*
+	 * RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): move the right edge
+	 * only by at least min(buffer/2, MSS); and never move it back
+	 * (§3.8.6.2.2, "shrinking the window" is strongly discouraged).
+	 */
+	if (seq_gt(right, c->rcv_adv) &&
+	    (right - c->rcv_adv >= thresh || c->rcv_adv == c->rcv_nxt))
+		c->rcv_adv = right;
+	return seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+}
+
+static void spec_for(struct core *core, struct tcp_conn *c,
+		     struct seg_spec *s, uint32_t seq, uint8_t flags)
+{
+	uint32_t wnd = tcp_rcv_window(core, c);
+
+	s->raddr = c->raddr;
+	s->laddr = c->laddr;
+	s->rport = c->rport;
+	s->lport = c->lport;
+	s->seq = seq;
+	s->ack = c->rcv_nxt;
+	s->flags = flags;
+	/* RFC 7323 §2.2: the window in a SYN is never scaled. */
+	if ((c->flags & TF_WSCALE) && !(flags & TCP_SYN))
+		wnd >>= c->rcv_wscale;
+	s->wnd = (uint16_t)MIN(wnd, 65535u);
+	s->opts = NULL;
+	s->optlen = 0;
+}
+
+void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
+{
+	if (c->snd_una == c->snd_max) {
+		c->rto_at = 0;
+	} else {
+		c->rto_at = core->now + c->rto_ns;
+	}
+	theap_update(core, c);
+}
+
+static bool send_syn_ack(struct core *core, struct tcp_conn *c)
+{
+	struct core_out *o = core_out_get(core);
+	struct seg_spec s;
+	uint8_t opts[8];
+	uint8_t n = 0;
+
+	if (!o)
+		return false;
+	spec_for(core, c, &s, c->iss, TCP_SYN | TCP_ACK);
+	/* RFC 9293 §3.7.1: announce our MSS. */
+	opts[n++] = TCPOPT_MSS;
+	opts[n++] = 4;
+	opts[n++] = (uint8_t)(core->mss >> 8);
+	opts[n++] = (uint8_t)core->mss;
+	/* RFC 7323 §2.2: reply with our shift only if the peer offered. */
+	if (c->flags & TF_WSCALE) {
+		opts[n++] = TCPOPT_NOP;
+		opts[n++] = TCPOPT_WSCALE;
+		opts[n++] = 3;
+		opts[n++] = c->rcv_wscale;
+	}
+	s.opts = opts;
+	s.optlen = n;
+	if (c->snd_max != c->iss)
+		stat_add(core->stats.retransmits, 1);
+	c->snd_nxt = c->iss + 1;
+	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+	c->flags &= ~TF_ACK_NOW;
+	tcp_emit(core, o, &s, 0);
+	if (!c->rto_at)
+		tcp_rearm_rto(core, c);
+	return true;
+}
+
+bool tcp_output(struct core *core, struct tcp_conn *c)
+{
+	struct core_out *o;
+	struct seg_spec s;
+
+	if (c->flags & TF_SEND_RST) {
+		/* RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>. */
+		o = core_out_get(core);
+		if (!o)
+			return false;
+		spec_for(core, c, &s, c->snd_nxt, TCP_RST | TCP_ACK);
+		c->flags &= ~TF_SEND_RST;
+		stat_add(core->stats.resets_sent, 1);
+		tcp_emit(core, o, &s, 0);
+		return true;
+	}
+	if (c->state == TCPS_SYN_RECEIVED) {
+		if (c->snd_nxt == c->iss)
+			return send_syn_ack(core, c);
+	}
+	if (!TCPS_HAVE_ESTABLISHED(c->state))
+		return true;
+
+	for (;;) {
+		uint32_t off = c->snd_nxt - c->snd_buf_seq;
+		uint32_t avail, usable, n;
+		int32_t room;
+		bool fin, rexmit;
+		uint8_t flags = TCP_ACK;
+
+		if (off > c->sndbuf.len)
+			break; /* the FIN is out: nothing after it */
+		avail = c->sndbuf.len - off;
+		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
+		usable = room > 0 ? (uint32_t)room : 0;
+		n = MIN(MIN(avail, usable), c->snd_mss);
+		/* The FIN follows the last byte (and goes again after a
+		 * rewind); like Linux, it is sent whatever the window (a
+		 * zero window accepts it at RCV.NXT). */
+		fin = (c->flags & TF_APP_CLOSED) && n == avail;
+		if (n == 0 && !fin)
+			break;
+		/*
+		 * RFC 9293 §3.8.6.2.1 (sender SWS avoidance): a segment
+		 * shorter than the MSS goes out only if it carries all
+		 * the data we have, or at least half the peer's largest
+		 * window; otherwise wait for the window to open.
+		 */
+		if (n < avail && n < c->snd_mss && n < c->snd_wnd / 2)
+			break;
+		o = core_out_get(core);
+		if (!o)
+			return false;
+		o->conn = c;
+		o->niov = (uint8_t)(1 + bbuf_view(&c->sndbuf, off, n,
+						  &o->iov[1]));
+		c->tx_inflight++;
+		if (n && n == avail)
+			flags |= TCP_PSH;
+		if (fin)
+			flags |= TCP_FIN;
+		spec_for(core, c, &s, c->snd_nxt, flags);
+		rexmit = seq_lt(c->snd_nxt, c->snd_max);
+		if (rexmit) {
+			stat_add(core->stats.retransmits, 1);
+			c->retransmits++;
+		} else if (!(c->flags & TF_RTT_TIMING) && n) {
+			/* Time one segment per RTT; Karn: never a
+			 * retransmitted one (RFC 6298 §3). */
+			c->flags |= TF_RTT_TIMING;
+			c->rtt_seq = c->snd_nxt + n;
+			c->rtt_ts = core->now;
+		}
+		c->snd_nxt += n + fin;
+		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+		if (fin && !(c->flags & TF_FIN_SENT)) {
+			c->flags |= TF_FIN_SENT;
+			/* RFC 9293 §3.10.4 CLOSE. */
+			c->state = c->state == TCPS_CLOSE_WAIT
+					   ? TCPS_LAST_ACK
+					   : TCPS_FIN_WAIT_1;
+		}
+		c->flags &= ~(TF_ACK_NOW | TF_PROBE);
+		tcp_emit(core, o, &s, n);
+		if (!c->rto_at)
+			tcp_rearm_rto(core, c);
+		if (fin)
+			break;
+	}
+
+	if (c->flags & (TF_ACK_NOW | TF_PROBE)) {
+		/* A zero-window probe is an ACK one below SND.UNA: the peer
+		 * answers with its current window (RFC 9293 §3.8.6.1; the
+		 * keep-alive form, which carries no data to lose). */
+		uint32_t seq = c->flags & TF_PROBE ? c->snd_una - 1
+						   : c->snd_nxt;
+		o = core_out_get(core);
+		if (!o)
+			return false;
+		spec_for(core, c, &s, seq, TCP_ACK);
+		c->flags &= ~(TF_ACK_NOW | TF_PROBE);
+		tcp_emit(core, o, &s, 0);
+	}
+	/* Data waits on a zero window with nothing in flight: the persist
+	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
+	if (c->snd_una == c->snd_max && !c->rto_at &&
+	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
+		c->rto_at = core->now + c->rto_ns;
+		theap_update(core, c);
+	}
+	return true;
+}

@@ -1,0 +1,314 @@
+/*
+ * tun.c — create and configure tundra's multi-queue TUN device.
+ *
+ * Kernel reference: Documentation/networking/tuntap.rst. The sequence is
+ *   for each queue: open("/dev/net/tun") + TUNSETIFF(name, flags)
+ *   then over rtnetlink: MTU, IFF_UP, RTM_NEWADDR peer_addr/peer_prefix.
+ * The first TUNSETIFF creates the device (needs CAP_NET_ADMIN in the
+ * network namespace's user namespace) or attaches to an existing one of the
+ * same name; the following ones add queues (drivers/net/tun.c tun_attach).
+ * No TUNSETPERSIST: the device goes away with the last queue fd.
+ *
+ * Errors are turned into one line a person can act on, because the usual
+ * causes (no tun module, no CAP_NET_ADMIN, the name taken by another kind of
+ * device) all come back from the kernel as a bare EPERM, ENOENT or EINVAL.
+ */
+#include "tun/tun.h"
+#include "tun/netlink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/if_arp.h>
+#include <linux/if_tun.h>
+
+#define TUN_DEFAULT_PATH "/dev/net/tun"
+
+/*
+ * The TUNSETIFF flags every queue is attached with. All queues of a
+ * multi-queue device must agree on them (tun_set_iff rejects a mismatch of
+ * IFF_MULTI_QUEUE with EINVAL). The offload work adds IFF_VNET_HDR here from
+ * the config, and TUNSETVNETHDRSZ/TUNSETOFFLOAD in tun_attach_queue().
+ */
+static short tun_ifr_flags(const struct tun_config *cfg)
+{
+	(void)cfg;
+	return IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* e is a positive errno. GNU strerror_r: thread-safe, may ignore buf. */
+static const char *errstr(int e, char *buf, size_t len)
+{
+	return strerror_r(e, buf, len);
+}
+
+static const char *open_hint(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENODEV:
+	case ENXIO:
+		return " (is the tun module loaded?)";
+	case EACCES:
+	case EPERM:
+		return " (no permission on the device node)";
+	case EMFILE:
+	case ENFILE:
+		return " (too many open files)";
+	default:
+		return "";
+	}
+}
+
+/* Name what an existing link of the wanted name really is. */
+static void describe_link(const struct tun_nl_link *l, char *buf, size_t len)
+{
+	if (l->has_tun_info) {
+		const char *mq = l->tun_multi_queue ? "multi-queue" : "single-queue";
+
+		if (l->tun_type == IFF_TAP)
+			snprintf(buf, len, "a %s TAP device", mq);
+		else
+			snprintf(buf, len, "a %s TUN device", mq);
+	} else if (l->kind[0]) {
+		snprintf(buf, len, "a %s device", l->kind);
+	} else if (l->type == ARPHRD_LOOPBACK) {
+		snprintf(buf, len, "the loopback device");
+	} else if (l->type == ARPHRD_ETHER) {
+		snprintf(buf, len, "an Ethernet device");
+	} else {
+		snprintf(buf, len, "a device of link type %u", l->type);
+	}
+}
+
+static bool link_is_mq_tun(const struct tun_nl_link *l)
+{
+	return l->has_tun_info && l->tun_type == IFF_TUN && l->tun_multi_queue;
+}
+
+/*
+ * The first TUNSETIFF failed with -e. Find out whether the name belongs to
+ * an existing link, and say why it failed in the terms of that situation.
+ */
+static void explain_setiff(struct tun_nl *nl, const char *name, int e,
+			   char *err, size_t errlen)
+{
+	struct tun_nl_link l;
+	char eb[128], what[64];
+	const char *es = errstr(e, eb, sizeof(eb));
+
+	if (tun_nl_get_link(nl, name, &l) != 0) {
+		/* No such link (or we cannot tell): we were creating it. */
+		errf(err, errlen, "cannot create TUN device %s: %s%s", name, es,
+		     e == EPERM || e == EACCES ? " (needs CAP_NET_ADMIN)" : "");
+		return;
+	}
+	/*
+	 * tun_set_iff() returns EINVAL when the name is not a TUN device or
+	 * its IFF_MULTI_QUEUE differs from ours.
+	 */
+	if ((e == EINVAL || e == EBUSY) && !link_is_mq_tun(&l)) {
+		describe_link(&l, what, sizeof(what));
+		errf(err, errlen,
+		     "device %s exists and is not a multi-queue TUN device (it is %s)",
+		     name, what);
+		return;
+	}
+	errf(err, errlen, "cannot attach to TUN device %s: %s%s", name, es,
+	     e == EPERM || e == EACCES ?
+		     " (owned by another user or group, or needs CAP_NET_ADMIN)" :
+		     "");
+}
+
+/*
+ * Open one queue fd and attach it to the device. name is in/out: the kernel
+ * writes back the name it used (it expands a "%d" pattern). Returns the fd
+ * or -errno; *stage tells the caller which step failed.
+ */
+enum attach_stage { STAGE_OPEN, STAGE_SETIFF };
+
+static int tun_attach_queue(const char *path, char name[IFNAMSIZ], short flags,
+			    enum attach_stage *stage)
+{
+	struct ifreq ifr;
+	int fd, e;
+
+	*stage = STAGE_OPEN;
+	/* O_NONBLOCK: the RX thread polls every queue; it must never block. */
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+
+	*stage = STAGE_SETIFF;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, IFNAMSIZ);
+	ifr.ifr_flags = flags;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	name[IFNAMSIZ - 1] = '\0';
+	return fd;
+}
+
+static void tun_reset(struct tun_dev *dev)
+{
+	unsigned i;
+
+	memset(dev, 0, sizeof(*dev));
+	for (i = 0; i < TUN_MAX_QUEUES; i++)
+		dev->fds[i] = -1;
+}
+
+int tun_open(struct tun_dev *dev, const struct tun_config *cfg, char *err,
+	     size_t errlen)
+{
+	const char *path = cfg->tun_path ? cfg->tun_path : TUN_DEFAULT_PATH;
+	short flags = tun_ifr_flags(cfg);
+	char name[IFNAMSIZ];
+	char eb[128];
+	struct tun_nl nl;
+	struct tun_nl_link link;
+	uint32_t a = cfg->peer_addr;
+	unsigned i;
+	int rc;
+
+	tun_reset(dev);
+	if (err && errlen)
+		err[0] = '\0';
+
+	if (!cfg->name || !cfg->name[0]) {
+		errf(err, errlen, "no TUN device name given");
+		return -EINVAL;
+	}
+	if (strlen(cfg->name) >= IFNAMSIZ) {
+		errf(err, errlen,
+		     "TUN device name %s is too long (at most %d characters)",
+		     cfg->name, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	if (cfg->queues < 1 || cfg->queues > TUN_MAX_QUEUES) {
+		errf(err, errlen, "cannot use %u queues on %s (1 to %d)",
+		     cfg->queues, cfg->name, TUN_MAX_QUEUES);
+		return -EINVAL;
+	}
+	if (cfg->peer_prefix > 32) {
+		errf(err, errlen, "invalid prefix length /%u for %s",
+		     cfg->peer_prefix, cfg->name);
+		return -EINVAL;
+	}
+
+	/*
+	 * Open rtnetlink first: it is needed to explain a failed TUNSETIFF,
+	 * and it is in the same network namespace the device is created in
+	 * (both follow the calling thread's namespace).
+	 */
+	rc = tun_nl_open(&nl);
+	if (rc) {
+		errf(err, errlen, "cannot open rtnetlink socket: %s",
+		     errstr(-rc, eb, sizeof(eb)));
+		return rc;
+	}
+
+	memset(name, 0, sizeof(name));
+	memcpy(name, cfg->name, strlen(cfg->name));
+	for (i = 0; i < cfg->queues; i++) {
+		enum attach_stage stage;
+		int fd = tun_attach_queue(path, name, flags, &stage);
+
+		if (fd >= 0) {
+			dev->fds[i] = fd;
+			dev->nqueues = i + 1;
+			continue;
+		}
+		rc = fd;
+		if (stage == STAGE_OPEN)
+			errf(err, errlen, "cannot open %s: %s%s", path,
+			     errstr(-rc, eb, sizeof(eb)), open_hint(-rc));
+		else if (i == 0)
+			explain_setiff(&nl, name, -rc, err, errlen);
+		else
+			errf(err, errlen,
+			     "cannot attach queue %u of %u to TUN device %s: %s",
+			     i + 1, cfg->queues, name,
+			     errstr(-rc, eb, sizeof(eb)));
+		goto fail;
+	}
+	memcpy(dev->name, name, sizeof(dev->name));
+
+	rc = tun_nl_get_link(&nl, name, &link);
+	if (rc) {
+		errf(err, errlen, "cannot look up TUN device %s: %s", name,
+		     errstr(-rc, eb, sizeof(eb)));
+		goto fail;
+	}
+	dev->ifindex = link.ifindex;
+
+	rc = tun_nl_set_mtu(&nl, dev->ifindex, cfg->mtu);
+	if (rc) {
+		errf(err, errlen, "cannot set MTU %u on %s: %s", cfg->mtu, name,
+		     errstr(-rc, eb, sizeof(eb)));
+		goto fail;
+	}
+
+	rc = tun_nl_set_up(&nl, dev->ifindex);
+	if (rc) {
+		errf(err, errlen, "cannot bring %s up: %s", name,
+		     errstr(-rc, eb, sizeof(eb)));
+		goto fail;
+	}
+
+	/*
+	 * EEXIST: the same address and prefix is already on the device, put
+	 * there by whoever created it or by an earlier tun_open() on it. That
+	 * is the state we want.
+	 */
+	rc = tun_nl_add_addr4(&nl, dev->ifindex, a, cfg->peer_prefix);
+	if (rc && rc != -EEXIST) {
+		errf(err, errlen, "cannot add address %u.%u.%u.%u/%u to %s: %s",
+		     a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff,
+		     cfg->peer_prefix, name, errstr(-rc, eb, sizeof(eb)));
+		goto fail;
+	}
+
+	tun_nl_close(&nl);
+	return 0;
+
+fail:
+	tun_nl_close(&nl);
+	tun_close(dev);
+	tun_reset(dev);
+	return rc;
+}
+
+void tun_close(struct tun_dev *dev)
+{
+	unsigned i;
+
+	/* Bounded by nqueues so a zeroed, never-opened dev closes nothing. */
+	for (i = 0; i < dev->nqueues && i < TUN_MAX_QUEUES; i++) {
+		if (dev->fds[i] >= 0)
+			close(dev->fds[i]);
+		dev->fds[i] = -1;
+	}
+	dev->nqueues = 0;
+}

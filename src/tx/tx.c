@@ -1,0 +1,101 @@
+/*
+ * tx.c — the TX thread: drains every worker's TX ring and writes each
+ * datagram to the TUN with one writev (headers from the descriptor, payload
+ * straight from the connection's send buffer: no copy), then returns the
+ * descriptors to their worker. A worker's flows always go out on the same
+ * queue (worker id mod queues), so the kernel keeps each flow on one queue.
+ *
+ * Writing here keeps the kernel's receive work for each packet (which runs
+ * in the writing thread) off the workers.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "stack/stack.h"
+
+static void tx_write(struct tundra *t, int fd, struct core_out *o)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		ssize_t n = writev(fd, o->iov, o->niov);
+
+		if (n >= 0) {
+			stat_add(t->tx.pkts, 1);
+			stat_add(t->tx.bytes, (uint64_t)n);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			/* EIO: device down; EINVAL: a bad packet. Counted,
+			 * and the TCP above retransmits. */
+			stat_add(t->tx.errors, 1);
+			return;
+		}
+		/* Back-pressure from the device: wait for room rather than
+		 * drop (bounded). */
+		stat_add(t->tx.eagain, 1);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		poll(&p, 1, 10);
+	}
+	stat_add(t->tx.errors, 1);
+}
+
+static unsigned tx_drain(struct tundra *t)
+{
+	unsigned total = 0;
+
+	for (unsigned i = 0; i < t->nworkers; i++) {
+		struct worker *w = &t->workers[i];
+		int fd = t->dev.fds[i % t->dev.nqueues];
+		void *objs[BURST];
+		uint32_t n = ring_dequeue_burst(w->tx_ring, objs, BURST);
+
+		if (!n)
+			continue;
+		for (uint32_t k = 0; k < n; k++)
+			tx_write(t, fd, objs[k]);
+		/* Cannot fail: sized for every descriptor of the worker. */
+		ring_enqueue_burst(w->done_ring, objs, n);
+		waiter_wake(&w->wake);
+		total += n;
+	}
+	return total;
+}
+
+static bool rings_empty(struct tundra *t)
+{
+	for (unsigned i = 0; i < t->nworkers; i++)
+		if (!ring_empty(t->workers[i].tx_ring))
+			return false;
+	return true;
+}
+
+void *tx_main(void *arg)
+{
+	struct tundra *t = arg;
+	unsigned idle = 0;
+
+	for (;;) {
+		if (tx_drain(t)) {
+			stat_add(t->tx.batches, 1);
+			idle = 0;
+			continue;
+		}
+		/* Workers stop first, so once told to stop, empty rings stay
+		 * empty. */
+		if (atomic_load_explicit(&t->stop_tx, memory_order_acquire))
+			break;
+		if (idle++ < t->cfg.spin)
+			continue;
+		waiter_prepare(&t->tx_wake);
+		if (!rings_empty(t) || atomic_load(&t->stop_tx)) {
+			waiter_cancel(&t->tx_wake);
+			continue;
+		}
+		waiter_sleep(&t->tx_wake, -1);
+		idle = 0;
+	}
+	return NULL;
+}

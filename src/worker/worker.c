@@ -1,0 +1,215 @@
+/*
+ * worker.c — a worker thread: the loop around one sans-I/O core.
+ *
+ * Each turn: take a burst of datagrams from the RX ring and feed them to the
+ * core, hand the buffers back to RX, take back the descriptors TX is done
+ * with, fire due timers, flush (ACKs, data, app callbacks), wake TX if we
+ * queued anything. With nothing to do it spins briefly, then sleeps on its
+ * eventfd until RX or TX wakes it or the next timer is due.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+#include <urcu.h>
+
+#include "core/core.h"
+#include "stack/stack.h"
+
+uint64_t clock_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct core_out *env_out_alloc(void *ctx)
+{
+	struct worker *w = ctx;
+
+	return w->nfree ? w->free_descs[--w->nfree] : NULL;
+}
+
+static void env_out_send(void *ctx, struct core_out *o)
+{
+	struct worker *w = ctx;
+
+	/* Cannot fail: the ring holds every descriptor this worker owns. */
+	ring_enqueue(w->tx_ring, o);
+	w->tx_kick = true;
+}
+
+static const struct core_listener *env_listener_lookup(void *ctx,
+						       uint16_t port)
+{
+	struct worker *w = ctx;
+
+	return listeners_lookup(w->t->listeners, port);
+}
+
+int worker_init(struct tundra *t, struct worker *w, unsigned id)
+{
+	const struct tundra_config *tc = &t->cfg;
+	struct core_config cc = {
+		.addr = tc->addr,
+		.mtu = (uint16_t)tc->mtu,
+		.sndbuf = tc->sndbuf,
+		.rcvbuf = tc->rcvbuf,
+		.time_wait_ns = tc->time_wait_ms * 1000000ull,
+		.rto_min_ns = 200000000ull, /* Linux's 200 ms */
+		.rto_max_ns = 120000000000ull,
+		.max_retries = 15,
+		.worker_id = id,
+	};
+	struct core_env env = {
+		.ctx = w,
+		.out_alloc = env_out_alloc,
+		.out_send = env_out_send,
+		.listener_lookup = env_listener_lookup,
+	};
+	int err;
+
+	w->id = id;
+	w->t = t;
+	memcpy(cc.flow_key, t->flow_key, sizeof(cc.flow_key));
+	randombytes_buf(cc.iss_key, sizeof(cc.iss_key));
+	/* Enough descriptors for a full window of MSS segments on a few
+	 * connections; the TX ring holds them all so a send never fails. */
+	w->ndescs = 4096;
+	w->rx_ring = ring_create(tc->ring_size);
+	w->free_ring = ring_create(t->pool.total);
+	w->tx_ring = ring_create(w->ndescs);
+	w->done_ring = ring_create(w->ndescs);
+	w->descs = calloc(w->ndescs, sizeof(*w->descs));
+	w->free_descs = calloc(w->ndescs, sizeof(*w->free_descs));
+	if (!w->rx_ring || !w->free_ring || !w->tx_ring || !w->done_ring ||
+	    !w->descs || !w->free_descs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < w->ndescs; i++)
+		w->free_descs[i] = &w->descs[i];
+	w->nfree = w->ndescs;
+	err = waiter_init(&w->wake);
+	if (err)
+		return err;
+	w->core = core_create(&cc, &env);
+	return w->core ? 0 : -ENOMEM;
+}
+
+void worker_fini(struct worker *w)
+{
+	void *objs[BURST];
+	uint32_t n;
+
+	/* Descriptors TX handed back after we stopped. */
+	if (w->done_ring && w->core)
+		while ((n = ring_dequeue_burst(w->done_ring, objs, BURST)))
+			for (uint32_t i = 0; i < n; i++)
+				core_tx_done(w->core, objs[i]);
+	core_destroy(w->core);
+	waiter_destroy(&w->wake);
+	ring_destroy(w->rx_ring);
+	ring_destroy(w->free_ring);
+	ring_destroy(w->tx_ring);
+	ring_destroy(w->done_ring);
+	free(w->descs);
+	free(w->free_descs);
+}
+
+/* Give descriptors that TX is done with back to the core. */
+static uint32_t reap_done(struct worker *w)
+{
+	void *objs[BURST];
+	uint32_t n, total = 0;
+
+	while ((n = ring_dequeue_burst(w->done_ring, objs, BURST))) {
+		for (uint32_t i = 0; i < n; i++) {
+			core_tx_done(w->core, objs[i]);
+			w->free_descs[w->nfree++] = objs[i];
+		}
+		total += n;
+	}
+	return total;
+}
+
+static uint32_t rx_burst(struct worker *w, uint64_t now)
+{
+	void *pkts[BURST];
+	uint32_t n = ring_dequeue_burst(w->rx_ring, pkts, BURST);
+
+	if (!n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pkt *k = pkts[i];
+		core_input(w->core, k->data, k->len, now);
+	}
+	/* Cannot fail: the return ring holds every buffer of the pool. */
+	ring_enqueue_burst(w->free_ring, pkts, n);
+	return n;
+}
+
+static void kick_tx(struct worker *w)
+{
+	if (w->tx_kick) {
+		w->tx_kick = false;
+		waiter_wake(&w->t->tx_wake);
+	}
+}
+
+void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct tundra *t = w->t;
+	unsigned idle = 0;
+
+	rcu_register_thread();
+	while (!atomic_load_explicit(&t->stop_workers, memory_order_acquire)) {
+		uint64_t now = clock_now_ns(), next_timer;
+		uint32_t got, done;
+
+		/* Listener lookups in this turn happen inside one RCU
+		 * read-side section. */
+		rcu_read_lock();
+		got = rx_burst(w, now);
+		done = reap_done(w);
+		if (now >= core_next_deadline(w->core))
+			core_timers(w->core, now);
+		else if (got || core_pending(w->core))
+			core_flush(w->core, now);
+		rcu_read_unlock();
+		kick_tx(w);
+
+		if (got || done) {
+			stat_add(w->batches, 1);
+			idle = 0;
+			continue;
+		}
+		if (idle++ < t->cfg.spin) {
+			caa_cpu_relax();
+			continue;
+		}
+		/* Sleep, unless work arrived since we last looked. */
+		waiter_prepare(&w->wake);
+		if (!ring_empty(w->rx_ring) || !ring_empty(w->done_ring) ||
+		    atomic_load(&t->stop_workers)) {
+			waiter_cancel(&w->wake);
+			continue;
+		}
+		now = clock_now_ns();
+		next_timer = core_next_deadline(w->core);
+		if (next_timer <= now) {
+			waiter_cancel(&w->wake);
+			continue;
+		}
+		waiter_sleep(&w->wake,
+			     next_timer == UINT64_MAX
+				     ? -1
+				     : (int)MIN((next_timer - now + 999999) /
+							1000000,
+						1000));
+		idle = 0;
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
