@@ -317,9 +317,12 @@ void core_tx_done(struct core *core, struct core_out *o)
 	free(o->aux);
 	o->aux = NULL;
 	o->conn = NULL;
-	if (c && --c->tx_inflight == 0 && (c->flags & TF_DEAD) &&
-	    !(c->flags & TF_IN_FLUSH))
-		conn_free(c);
+	if (c && --c->tx_inflight == 0) {
+		if (!(c->flags & TF_DEAD))
+			tcp_sndbuf_release(core, c); /* what was pinned */
+		else if (!(c->flags & TF_IN_FLUSH))
+			conn_free(c);
+	}
 	/* A descriptor is free again: blocked output may proceed. */
 	if (core->blocked_head) {
 		*core->flush_tail = core->blocked_head;

@@ -76,6 +76,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c);
 void tcp_respond_rst(struct core *core, const struct tcp_seg *seg);
 /* Our receive window, right edge updated (receiver SWS avoidance). */
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c);
+/* Free the acknowledged head of the send buffer, except bytes that a
+ * descriptor still in the transmitter points at. */
+void tcp_sndbuf_release(struct core *core, struct tcp_conn *c);
 /* Arm the retransmission timer if data is outstanding. */
 void tcp_rearm_rto(struct core *core, struct tcp_conn *c);
 

@@ -98,6 +98,7 @@ struct tcp_conn {
 	int32_t heap_idx;  /* -1 when not in the heap */
 
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
+	uint32_t tx_low;      /* lowest sequence they point at */
 
 	struct bbuf sndbuf;
 	struct bbuf rcvbuf;

@@ -92,22 +92,13 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		return false;
 	}
 	if (seq_gt(ack, c->snd_una)) {
-		uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
-		uint32_t d = 0;
-
-		if (seq_gt(ack, c->snd_buf_seq))
-			d = seq_min(ack, data_end) - c->snd_buf_seq;
-		if (d) {
-			bbuf_drop(&c->sndbuf, d);
-			c->snd_buf_seq += d;
-			c->bytes_acked += d;
-			c->flags |= TF_WRITABLE;
-		}
+		c->bytes_acked += ack - c->snd_una;
+		c->snd_una = ack;
+		tcp_sndbuf_release(core, c);
 		if ((c->flags & TF_RTT_TIMING) && seq_geq(ack, c->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
 			tcp_rtt_sample(core, c, core->now - c->rtt_ts);
 		}
-		c->snd_una = ack;
 		if (seq_lt(c->snd_nxt, ack))
 			c->snd_nxt = ack;
 		c->retries = 0;
@@ -214,6 +205,15 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		core_schedule(core, c);
 		return;
 	}
+
+	/* A peer that closed after our FIN-less data crossed its own FIN
+	 * resets with the sequence number of that FIN, one below RCV.NXT:
+	 * accept that as exact, as Linux does (tcp_reset_check), or
+	 * teardown waits for a later reset. */
+	if ((seg->flags & TCP_RST) && seg->seq == c->rcv_nxt - 1 &&
+	    (c->state == TCPS_CLOSE_WAIT || c->state == TCPS_CLOSING ||
+	     c->state == TCPS_LAST_ACK))
+		seg->seq = c->rcv_nxt;
 
 	/* First, check the sequence number. */
 	if (!seq_acceptable(c, seg, wnd)) {

@@ -135,6 +135,29 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 	s->optlen = 0;
 }
 
+void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
+{
+	uint32_t limit = c->snd_una;
+	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t d;
+
+	/* The transmitter reads the payload of a descriptor until it hands
+	 * it back; the peer may ack those bytes before that (the kernel
+	 * handles a TUN write inside the writer's syscall), and the app
+	 * must not overwrite them yet. */
+	if (c->tx_inflight && seq_lt(c->tx_low, limit))
+		limit = c->tx_low;
+	if (seq_gt(limit, data_end))
+		limit = data_end; /* the FIN has no byte in the buffer */
+	if (!seq_gt(limit, c->snd_buf_seq))
+		return;
+	d = limit - c->snd_buf_seq;
+	bbuf_drop(&c->sndbuf, d);
+	c->snd_buf_seq += d;
+	c->flags |= TF_WRITABLE;
+	core_schedule(core, c);
+}
+
 void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 {
 	if (c->snd_una == c->snd_max) {
@@ -236,7 +259,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		o->conn = c;
 		o->niov = (uint8_t)(1 + bbuf_view(&c->sndbuf, off, n,
 						  &o->iov[1]));
-		c->tx_inflight++;
+		c->tx_low = c->tx_inflight++ ? seq_min(c->tx_low, c->snd_nxt)
+					     : c->snd_nxt;
 		if (n && n == avail)
 			flags |= TCP_PSH;
 		if (fin)
