@@ -28,6 +28,7 @@ struct tundra_config {
 	unsigned workers;       /* worker threads (>= 1) */
 	unsigned mtu;
 	unsigned ring_size;     /* entries per RX->worker ring */
+	unsigned txqueuelen;    /* the device's kernel-side queue (packets) */
 	uint32_t sndbuf;        /* per-connection buffer sizes (bytes) */
 	uint32_t rcvbuf;
 	uint64_t time_wait_ms;  /* 2*MSL */

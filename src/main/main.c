@@ -32,7 +32,9 @@ static void usage(FILE *f)
 		"  --queues Q            TUN queues, 1..64 (default: number of CPUs)\n"
 		"  --workers W           worker threads, 1..256 (default: number of CPUs)\n"
 		"  --mtu M               device MTU, 576..9000 (default 1500)\n"
-		"  --ring-size N         entries per RX->worker ring (default 1024)\n"
+		"  --ring-size N         entries per RX->worker ring (default 2048)\n"
+		"  --txqueuelen N        the device's kernel-side queue, packets\n"
+		"                        (default 10000)\n"
 		"  --sndbuf BYTES        per-connection send buffer (default 262144)\n"
 		"  --rcvbuf BYTES        per-connection receive buffer (default 262144)\n"
 		"  --time-wait MS        TIME-WAIT duration, 2*MSL (default 60000)\n"
@@ -95,6 +97,7 @@ enum {
 	OPT_RCVBUF,
 	OPT_TW,
 	OPT_SPIN,
+	OPT_TXQLEN,
 };
 
 static int parse_args(int argc, char **argv, struct tundra_config *cfg)
@@ -111,6 +114,7 @@ static int parse_args(int argc, char **argv, struct tundra_config *cfg)
 		{ "rcvbuf", required_argument, NULL, OPT_RCVBUF },
 		{ "time-wait", required_argument, NULL, OPT_TW },
 		{ "spin", required_argument, NULL, OPT_SPIN },
+		{ "txqueuelen", required_argument, NULL, OPT_TXQLEN },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -118,7 +122,7 @@ static int parse_args(int argc, char **argv, struct tundra_config *cfg)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		const char *name = c > 0 && c <= OPT_SPIN ? opts[c - 1].name
+		const char *name = c > 0 && c <= OPT_TXQLEN ? opts[c - 1].name
 							  : "";
 		switch (c) {
 		case OPT_DEV:
@@ -181,6 +185,11 @@ static int parse_args(int argc, char **argv, struct tundra_config *cfg)
 			if (parse_uint(name, optarg, 0, 1u << 24, &v))
 				return -1;
 			cfg->spin = (unsigned)v;
+			break;
+		case OPT_TXQLEN:
+			if (parse_uint(name, optarg, 1, 1u << 20, &v))
+				return -1;
+			cfg->txqueuelen = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);

@@ -30,7 +30,8 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->queues = (unsigned)ncpu;
 	cfg->workers = (unsigned)ncpu;
 	cfg->mtu = 1500;
-	cfg->ring_size = 1024;
+	cfg->ring_size = 2048;
+	cfg->txqueuelen = 10000;
 	cfg->sndbuf = 256 * 1024;
 	cfg->rcvbuf = 256 * 1024;
 	cfg->time_wait_ms = 60000; /* 2 * MSL, MSL = 30 s as in Linux */
@@ -47,6 +48,7 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		.peer_addr = cfg->peer_addr,
 		.peer_prefix = cfg->peer_prefix,
 		.tun_path = cfg->tun_path,
+		.txqueuelen = cfg->txqueuelen,
 	};
 	struct tundra *t;
 	uint32_t bufsize;

@@ -250,8 +250,10 @@ int tun_nl_get_link(struct tun_nl *nl, const char *name,
 	return 0;
 }
 
+/* RTM_NEWLINK on an existing link: flags under change, and optionally one
+ * u32 attribute (attr 0: none). */
 static int set_link(struct tun_nl *nl, int ifindex, unsigned flags,
-		    unsigned change, const unsigned *mtu)
+		    unsigned change, unsigned short attr, uint32_t val)
 {
 	struct nl_req req;
 	char buf[1024] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -264,10 +266,8 @@ static int set_link(struct tun_nl *nl, int ifindex, unsigned flags,
 	req.ifi.ifi_index = ifindex;
 	req.ifi.ifi_flags = flags;
 	req.ifi.ifi_change = change;
-	if (mtu) {
-		uint32_t v = *mtu;
-
-		err = nl_put(&req, IFLA_MTU, &v, sizeof(v));
+	if (attr) {
+		err = nl_put(&req, attr, &val, sizeof(val));
 		if (err)
 			return err;
 	}
@@ -276,12 +276,17 @@ static int set_link(struct tun_nl *nl, int ifindex, unsigned flags,
 
 int tun_nl_set_mtu(struct tun_nl *nl, int ifindex, unsigned mtu)
 {
-	return set_link(nl, ifindex, 0, 0, &mtu);
+	return set_link(nl, ifindex, 0, 0, IFLA_MTU, mtu);
+}
+
+int tun_nl_set_txqlen(struct tun_nl *nl, int ifindex, unsigned qlen)
+{
+	return set_link(nl, ifindex, 0, 0, IFLA_TXQLEN, qlen);
 }
 
 int tun_nl_set_up(struct tun_nl *nl, int ifindex)
 {
-	return set_link(nl, ifindex, IFF_UP, IFF_UP, NULL);
+	return set_link(nl, ifindex, IFF_UP, IFF_UP, 0, 0);
 }
 
 int tun_nl_add_addr4(struct tun_nl *nl, int ifindex, uint32_t addr,

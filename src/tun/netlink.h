@@ -44,6 +44,9 @@ int tun_nl_get_link(struct tun_nl *nl, const char *name,
 /* RTM_NEWLINK on an existing link: IFLA_MTU. */
 int tun_nl_set_mtu(struct tun_nl *nl, int ifindex, unsigned mtu);
 
+/* RTM_NEWLINK on an existing link: IFLA_TXQLEN. */
+int tun_nl_set_txqlen(struct tun_nl *nl, int ifindex, unsigned qlen);
+
 /* RTM_NEWLINK on an existing link: set IFF_UP. */
 int tun_nl_set_up(struct tun_nl *nl, int ifindex);
 

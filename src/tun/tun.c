@@ -179,6 +179,26 @@ static void tun_reset(struct tun_dev *dev)
 		dev->fds[i] = -1;
 }
 
+/*
+ * tundra speaks IPv4 only: keep the kernel from giving the device an IPv6
+ * link-local address and sending it router solicitations and MLD reports,
+ * which tundra would only count as drops. Best effort: a kernel without
+ * IPv6 has no such file, and nothing depends on it.
+ */
+static void disable_ipv6(const char *name)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+		 name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)!write(fd, "1", 1);
+	close(fd);
+}
+
 int tun_open(struct tun_dev *dev, const struct tun_config *cfg, char *err,
 	     size_t errlen)
 {
@@ -269,6 +289,24 @@ int tun_open(struct tun_dev *dev, const struct tun_config *cfg, char *err,
 		     errstr(-rc, eb, sizeof(eb)));
 		goto fail;
 	}
+
+	/*
+	 * The kernel queues what it sends us in a ring per queue of
+	 * txqueuelen packets and drops when it is full (there is no
+	 * back-pressure to the sending socket). TCP Small Queues lets each
+	 * kernel flow keep up to tcp_limit_output_bytes (1 MiB) queued, so
+	 * the default of 500 packets drops as soon as a few flows burst.
+	 */
+	if (cfg->txqueuelen) {
+		rc = tun_nl_set_txqlen(&nl, dev->ifindex, cfg->txqueuelen);
+		if (rc) {
+			errf(err, errlen, "cannot set txqueuelen %u on %s: %s",
+			     cfg->txqueuelen, name,
+			     errstr(-rc, eb, sizeof(eb)));
+			goto fail;
+		}
+	}
+	disable_ipv6(name);
 
 	rc = tun_nl_set_up(&nl, dev->ifindex);
 	if (rc) {

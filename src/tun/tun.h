@@ -26,6 +26,7 @@ struct tun_config {
 	uint32_t peer_addr;    /* kernel-side address, host byte order, e.g. 10.0.0.1 */
 	uint8_t peer_prefix;   /* e.g. 24 */
 	const char *tun_path;  /* NULL = "/dev/net/tun" (tests point it elsewhere) */
+	unsigned txqueuelen;   /* packets the kernel queues per queue for us; 0: keep */
 };
 
 struct tun_dev {

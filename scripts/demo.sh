@@ -1,0 +1,136 @@
+#!/bin/bash
+# demo.sh BUILD_DIR — `make demo`: tundra in a private network namespace.
+#
+# Starts BUILD_DIR/tundra in a namespace made for this run, pings it, does an
+# echo round trip, sends 1 GiB to its discard server from the kernel's TCP,
+# prints the throughput and tundra's final stats, and removes the namespace.
+# Nothing is created in the machine's root namespace; every step is bounded
+# by `timeout`; processes are stopped by PID.
+set -uo pipefail
+
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+
+TUNDRA=$BUILD/tundra
+LOADGEN=$BUILD/bench/loadgen
+[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+NS=tundra-demo-$$
+ADDR=10.0.0.2
+BYTES=${BYTES:-1G}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "demo: needs root (network namespaces, TUN)" >&2
+	exit 2
+fi
+for f in "$TUNDRA" "$LOADGEN"; do
+	[[ -x $f ]] || { echo "demo: $f missing (run make first)" >&2; exit 2; }
+done
+
+LOG=$(mktemp -d /tmp/tundra-demo.XXXXXX)
+tpid=""
+tundra_pid=""
+status=0
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+	local i
+	if [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; then
+		kill -TERM "$tundra_pid" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$tundra_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$tundra_pid" 2>/dev/null
+	fi
+	[[ -n $tpid ]] && kill -KILL "$tpid" 2>/dev/null
+	wait 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$LOG"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ -t 1 ]]; then B=$'\033[1m' N=$'\033[0m'; else B="" N=""; fi
+say() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
+die() {
+	printf '\ndemo: %s\n' "$*" >&2
+	if [[ -s $LOG/tundra.err ]]; then
+		echo "--- tundra stderr:" >&2
+		tail -n 20 "$LOG/tundra.err" >&2
+	fi
+	exit 1
+}
+in_ns() {
+	local t=$1
+	shift
+	timeout -k 5 "$t" ip netns exec "$NS" "$@"
+}
+
+say "Creating network namespace $NS"
+ip netns add "$NS" || die "cannot create namespace $NS"
+ip -n "$NS" link set lo up
+
+say "Starting $TUNDRA (device tun0, tundra $ADDR, kernel 10.0.0.1)"
+timeout -k 5 600 ip netns exec "$NS" "$TUNDRA" --dev tun0 \
+	--addr "$ADDR/24" --peer-addr 10.0.0.1/24 \
+	>"$LOG/tundra.out" 2>"$LOG/tundra.err" &
+tpid=$!
+for ((i = 0; i < 200; i++)); do
+	[[ -n $tundra_pid ]] ||
+		tundra_pid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null)
+	grep -q '^tundra: ready' "$LOG/tundra.out" 2>/dev/null && break
+	kill -0 "$tpid" 2>/dev/null || die "tundra exited before it was ready"
+	sleep 0.1
+done
+grep -q '^tundra: ready' "$LOG/tundra.out" || die "tundra not ready after 20 s"
+grep -m1 '^tundra: ready' "$LOG/tundra.out"
+ip -n "$NS" -br addr show dev tun0
+
+say "ping $ADDR"
+in_ns 15 ping -n -c 3 -i 0.2 -W 2 "$ADDR" || die "ping failed"
+
+say "Echo round trip (port 7)"
+# shellcheck disable=SC2016  # $1 and $line expand in the inner shell
+reply=$(in_ns 10 bash -c '
+	exec 3<>"/dev/tcp/$1/7" || exit 1
+	printf "hello, tundra\n" >&3
+	IFS= read -r -t 5 line <&3 && printf "%s\n" "$line"' _ "$ADDR") ||
+	die "echo round trip failed"
+echo "sent:     hello, tundra"
+echo "received: $reply"
+[[ $reply == "hello, tundra" ]] || die "echo reply differs"
+in_ns 40 "$LOADGEN" echo --host "$ADDR" --port 7 --bytes 1M --timeout 30 ||
+	die "1 MiB echo failed"
+
+say "Sending $BYTES to the discard server (port 9) from the kernel's TCP"
+out=$(in_ns 130 "$LOADGEN" send --host "$ADDR" --port 9 --bytes "$BYTES" \
+	--timeout 120) || { echo "$out"; die "transfer failed"; }
+echo "$out"
+gbps=$(sed -n 's/.* gbps=\([0-9.]*\).*/\1/p' <<<"$out")
+secs=$(sed -n 's/.* secs=\([0-9.]*\).*/\1/p' <<<"$out")
+printf '\n    throughput: %s%s Gbit/s%s (%s in %s s)\n' "$B" "$gbps" "$N" "$BYTES" "$secs"
+
+say "Stopping tundra (SIGTERM); its final stats:"
+kill -TERM "$tundra_pid"
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$tpid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$tpid" 2>/dev/null; then
+	echo "demo: tundra still running 10 s after SIGTERM" >&2
+	status=1
+else
+	wait "$tpid"
+	rc=$?
+	tundra_pid=""
+	((rc == 0)) || { echo "demo: tundra exited with status $rc" >&2; status=1; }
+fi
+grep '^stats ' "$LOG/tundra.out" | sed 's/^/    /'
+if [[ -s $LOG/tundra.err ]]; then
+	echo "--- tundra stderr:"
+	tail -n 20 "$LOG/tundra.err"
+fi
+
+say "Done; namespace $NS removed."
+exit $status

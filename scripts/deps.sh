@@ -1,0 +1,49 @@
+#!/bin/bash
+# deps.sh — install the Debian packages tundra needs to build and test.
+#
+# Idempotent: checks each package with dpkg-query and installs only what is
+# missing (running `apt-get update` only then). Silent when everything is
+# already present. Needs root.
+set -euo pipefail
+
+# Build: compiler, pkg-config, liburcu, jemalloc, libsodium, Criterion.
+# Tests and scripts: ip (iproute2), ping, setcap, procps (sysctl, ps),
+# timeout (coreutils) and awk (mawk), both normally present already.
+PKGS=(
+	build-essential
+	pkg-config
+	liburcu-dev
+	libjemalloc-dev
+	libcriterion-dev
+	libsodium-dev
+	iproute2
+	iputils-ping
+	libcap2-bin
+	procps
+	coreutils
+	mawk
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[[ "$st" == installed ]] || missing+=("$p")
+done
+
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root (e.g. sudo make deps) to install them" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: apt-get not found; install by hand: ${missing[*]}" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "deps.sh: installing: ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "deps.sh: done"
