@@ -53,9 +53,12 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# Microbenchmarks of the library's hot pieces (linked with it).
+MICRO_SRC := $(wildcard bench/micro/*.c)
+MICRO_BIN := $(MICRO_SRC:bench/micro/%.c=$(BUILD)/bench/micro_%)
 
 .PHONY: all deps test unit integration demo bench-veth format clean
-all: $(BUILD)/tundra $(BENCH_BIN)
+all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +79,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtundra.a
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(BUILD)/bench/micro_%: bench/micro/%.c $(BUILD)/libtundra.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libtundra.a \
+	    $(LDFLAGS) $(PKG_LIBS)
 
 deps:
 	@bash scripts/deps.sh
@@ -104,4 +112,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(MICRO_BIN:=.d)

@@ -55,6 +55,20 @@ void tundra_stop(struct tundra *t);
 /* Free everything; the device disappears. */
 void tundra_destroy(struct tundra *t);
 
+/* Number of worker threads. */
+unsigned tundra_workers(const struct tundra *t);
+
+/*
+ * Run fn(arg) on worker `worker`'s thread, in its loop, soon (in posting
+ * order per poster). Callable from any thread, a worker's own included:
+ * this is how an app hands work to the worker that owns a connection.
+ * 0, -EINVAL for a bad worker index, -ENOMEM. Calls still queued when the
+ * stack stops are run by tundra_destroy() on the control thread, so arg is
+ * never leaked.
+ */
+int tundra_worker_call(struct tundra *t, unsigned worker,
+		       void (*fn)(void *arg), void *arg);
+
 /* Print per-thread counters and per-reason drops, one "stats ..." line
  * each. Safe while running (a snapshot) and after stop (exact). */
 void tundra_print_stats(struct tundra *t, FILE *f);

@@ -218,7 +218,8 @@ void tundra_print_stats(struct tundra *t, FILE *f)
 			" conns_accepted=%" PRIu64 " conns_active=%" PRIu64
 			" conns_reset=%" PRIu64 " resets_sent=%" PRIu64
 			" retransmits=%" PRIu64 " icmp_echo=%" PRIu64
-			" wakeups=%" PRIu64 " batches=%" PRIu64 "\n",
+			" wakeups=%" PRIu64 " batches=%" PRIu64
+			" calls=%" PRIu64 "\n",
 			i, stat_read(s->pkts_in), stat_read(s->bytes_in),
 			stat_read(s->pkts_out), stat_read(s->bytes_out),
 			stat_read(s->conns_accepted),
@@ -227,7 +228,7 @@ void tundra_print_stats(struct tundra *t, FILE *f)
 			stat_read(s->icmp_echo),
 			atomic_load_explicit(&w->wake.wakeups,
 					     memory_order_relaxed),
-			stat_read(w->batches));
+			stat_read(w->batches), stat_read(w->calls_run));
 		for (int r = 0; r < DROP__COUNT; r++)
 			drops[r] += stat_read(s->drops[r]);
 	}

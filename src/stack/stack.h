@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <urcu/wfcqueue.h>
 
 #include "base/waiter.h"
 #include "core/core.h"
@@ -38,6 +39,13 @@ struct worker {
 	struct ring *tx_ring;   /* worker -> TX: struct core_out * */
 	struct ring *done_ring; /* TX -> worker: struct core_out * */
 	struct waiter wake;
+
+	/* Calls posted by any thread (tundra_worker_call): a wait-free
+	 * MPSC queue (liburcu wfcqueue); this worker is the only
+	 * dequeuer. */
+	struct __cds_wfcq_head calls_head;
+	struct cds_wfcq_tail calls_tail;
+	uint64_t calls_run;
 
 	struct core *core;
 	struct core_out *descs;

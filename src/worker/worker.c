@@ -49,6 +49,67 @@ static const struct core_listener *env_listener_lookup(void *ctx,
 	return listeners_lookup(w->t->listeners, port);
 }
 
+struct worker_call {
+	struct cds_wfcq_node node;
+	void (*fn)(void *arg);
+	void *arg;
+	/* The queue's own ordering lives in the uninstrumented liburcu;
+	 * this flag makes the hand-off visible to ThreadSanitizer too. */
+	_Atomic int ready;
+};
+
+int tundra_worker_call(struct tundra *t, unsigned worker,
+		       void (*fn)(void *arg), void *arg)
+{
+	struct worker_call *c;
+	struct worker *w;
+
+	if (worker >= t->nworkers || !fn)
+		return -EINVAL;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	w = &t->workers[worker];
+	cds_wfcq_node_init(&c->node);
+	c->fn = fn;
+	c->arg = arg;
+	atomic_store_explicit(&c->ready, 1, memory_order_release);
+	cds_wfcq_enqueue(&w->calls_head, &w->calls_tail, &c->node);
+	waiter_wake(&w->wake);
+	return 0;
+}
+
+unsigned tundra_workers(const struct tundra *t)
+{
+	return t->nworkers;
+}
+
+/* Run the calls posted to w; returns how many ran. */
+static uint32_t run_calls(struct worker *w)
+{
+	struct cds_wfcq_node *node;
+	uint32_t n = 0;
+
+	while ((node = __cds_wfcq_dequeue_blocking(&w->calls_head,
+						   &w->calls_tail))) {
+		struct worker_call *c =
+			caa_container_of(node, struct worker_call, node);
+
+		if (atomic_load_explicit(&c->ready, memory_order_acquire))
+			c->fn(c->arg);
+		free(c);
+		n++;
+	}
+	if (n)
+		stat_add(w->calls_run, n);
+	return n;
+}
+
+static bool calls_pending(struct worker *w)
+{
+	return !cds_wfcq_empty(&w->calls_head, &w->calls_tail);
+}
+
 int worker_init(struct tundra *t, struct worker *w, unsigned id)
 {
 	const struct tundra_config *tc = &t->cfg;
@@ -73,6 +134,7 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 
 	w->id = id;
 	w->t = t;
+	__cds_wfcq_init(&w->calls_head, &w->calls_tail);
 	memcpy(cc.flow_key, t->flow_key, sizeof(cc.flow_key));
 	randombytes_buf(cc.iss_key, sizeof(cc.iss_key));
 	/* Enough descriptors for a full window of MSS segments on a few
@@ -102,6 +164,10 @@ void worker_fini(struct worker *w)
 	void *objs[BURST];
 	uint32_t n;
 
+	/* Calls posted after the worker stopped: run here, on the control
+	 * thread, with the threads gone, so their arguments are freed. */
+	if (w->core)
+		run_calls(w);
 	/* Descriptors TX handed back after we stopped. */
 	if (w->done_ring && w->core)
 		while ((n = ring_dequeue_burst(w->done_ring, objs, BURST)))
@@ -173,6 +239,8 @@ void *worker_main(void *arg)
 		rcu_read_lock();
 		got = rx_burst(w, now);
 		done = reap_done(w);
+		if (calls_pending(w))
+			got += run_calls(w);
 		if (now >= core_next_deadline(w->core))
 			core_timers(w->core, now);
 		else if (got || core_pending(w->core))
@@ -192,7 +260,7 @@ void *worker_main(void *arg)
 		/* Sleep, unless work arrived since we last looked. */
 		waiter_prepare(&w->wake);
 		if (!ring_empty(w->rx_ring) || !ring_empty(w->done_ring) ||
-		    atomic_load(&t->stop_workers)) {
+		    calls_pending(w) || atomic_load(&t->stop_workers)) {
 			waiter_cancel(&w->wake);
 			continue;
 		}
