@@ -6,6 +6,9 @@
 #                        same, built with that sanitizer (into build/san-*/)
 #   make unit            unit tests only (no root needed)
 #   make demo            tundra in a private netns: ping, echo, 1 GiB to discard
+#   make bench           the benchmark battery, tundra vs kernel-veth, in one run
+#   make micro           microbenchmarks of the hot pieces
+#   make profile         perf profile of tundra under a benchmark
 #   make bench-veth      kernel-to-kernel baseline over a veth pair
 #   make format          clang-format every source file
 
@@ -20,7 +23,7 @@ ifneq ($(SAN),)
 BUILD := build/san-$(subst $(comma),-,$(SAN))
 endif
 
-PKGS := liburcu liburcu-cds libsodium
+PKGS := liburcu liburcu-cds libsodium libcjson
 # jemalloc replaces malloc; a sanitizer wants to own malloc itself, so
 # sanitized builds use the sanitizer's allocator instead.
 ifeq ($(SAN),)
@@ -57,7 +60,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 MICRO_SRC := $(wildcard bench/micro/*.c)
 MICRO_BIN := $(MICRO_SRC:bench/micro/%.c=$(BUILD)/bench/micro_%)
 
-.PHONY: all deps test unit integration demo bench-veth format clean
+.PHONY: all deps test unit integration demo bench bench-veth micro profile format clean
 all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN)
 
 $(BUILD)/%.o: %.c
@@ -101,6 +104,17 @@ test: deps
 demo: deps
 	$(MAKE) --no-print-directory all
 	bash scripts/demo.sh $(BUILD)
+
+bench: deps
+	$(MAKE) --no-print-directory all
+	bash bench/run.sh $(BUILD)
+
+micro: all
+	@set -e; for b in $(MICRO_BIN); do echo "== $$b"; $$b; done
+
+profile: deps
+	$(MAKE) --no-print-directory all
+	bash scripts/profile.sh $(BUILD)
 
 bench-veth: deps
 	$(MAKE) --no-print-directory all

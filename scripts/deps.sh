@@ -16,6 +16,8 @@ PKGS=(
 	libjemalloc-dev
 	libcriterion-dev
 	libsodium-dev
+	libcjson-dev
+	iperf3
 	iproute2
 	iputils-ping
 	libcap2-bin
