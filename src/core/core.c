@@ -84,14 +84,9 @@ void core_destroy(struct core *core)
 {
 	if (!core)
 		return;
-	for (uint32_t i = 0; i < core->nbuckets; i++) {
-		struct tcp_conn *c = core->buckets[i], *next;
-		for (; c; c = next) {
-			next = c->hnext;
-			conn_free(c);
-		}
-	}
-	/* Closed connections that were still on a list. */
+	/* Closed connections are only on the lists; live ones are in the
+	 * table too. Free the former first, before the table's walk frees
+	 * what the lists link through. */
 	for (struct tcp_conn *c = core->flush_head, *next; c; c = next) {
 		next = c->flush_next;
 		if (c->flags & TF_DEAD)
@@ -101,6 +96,13 @@ void core_destroy(struct core *core)
 		next = c->flush_next;
 		if (c->flags & TF_DEAD)
 			conn_free(c);
+	}
+	for (uint32_t i = 0; i < core->nbuckets; i++) {
+		struct tcp_conn *c = core->buckets[i], *next;
+		for (; c; c = next) {
+			next = c->hnext;
+			conn_free(c);
+		}
 	}
 	ctab_free(core);
 	theap_free(core);
@@ -170,7 +172,6 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 
 	c->irs = seg->seq;
 	c->rcv_nxt = seg->seq + 1;
-	c->rcv_adv = c->rcv_nxt;
 
 	c->iss = core_iss(core, seg);
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
@@ -190,6 +191,12 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 	}
 	c->rto_ns = MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
 			core->cfg.rto_max_ns);
+	/* The first window we offer: the whole buffer, as far as the
+	 * window field reaches; it only grows from here. */
+	c->rcv_adv = c->rcv_nxt +
+		     MIN(core->rcvbuf_cap, c->flags & TF_WSCALE
+						   ? 65535u << c->rcv_wscale
+						   : 65535u);
 	ctab_insert(core, c);
 	return c;
 }

@@ -56,6 +56,7 @@ const char *tcp_state_name(enum tcp_state s);
 #define TF_RTT_TIMING 0x0400  /* one segment is being timed */
 #define TF_SEND_RST 0x0800    /* abort: send RST at the next flush */
 #define TF_PROBE 0x1000       /* send a zero-window probe */
+#define TF_HAVE_RTT 0x2000    /* srtt/rttvar hold a measurement */
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). */
@@ -89,7 +90,7 @@ struct tcp_conn {
 	/* RTT and retransmission (RFC 6298). */
 	uint32_t rtt_seq;  /* timed segment ends here */
 	uint64_t rtt_ts;   /* ... and was sent then */
-	uint64_t srtt_ns;  /* 0 until the first sample */
+	uint64_t srtt_ns;  /* valid with TF_HAVE_RTT */
 	uint64_t rttvar_ns;
 	uint64_t rto_ns;
 	uint64_t rto_at;   /* 0: not armed */

@@ -215,6 +215,10 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	     c->state == TCPS_LAST_ACK))
 		seg->seq = c->rcv_nxt;
 
+	/* RFC 5961 §4: a SYN is answered "irrespective of the sequence
+	 * number", so remember it before trimming could cut it away. */
+	bool syn = seg->flags & TCP_SYN;
+
 	/* First, check the sequence number. */
 	if (!seq_acceptable(c, seg, wnd)) {
 		/* A zero window still takes valid ACKs and RSTs at
@@ -236,7 +240,10 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		uint32_t d = c->rcv_nxt - seg->seq;
 
 		if (seg->flags & TCP_SYN) {
+			/* The SYN occupies the first number: drop it and
+			 * start the text one later. */
 			seg->flags &= ~TCP_SYN;
+			seg->seq++;
 			d--;
 		}
 		d = MIN(d, seg->len);
@@ -283,7 +290,7 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	 * gets a challenge ACK (RFC 5961 §4.2, RFC 9293 §3.10.7.4); in
 	 * SYN-RECEIVED from a passive open the connection goes back to
 	 * LISTEN, i.e. away. */
-	if (seg->flags & TCP_SYN) {
+	if (syn) {
 		if (c->state == TCPS_SYN_RECEIVED) {
 			core_conn_close(core, c, 0);
 			return;
@@ -300,7 +307,10 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		return;
 	}
 	if (c->state == TCPS_SYN_RECEIVED) {
-		if (!seq_in_open_closed(seg->ack, c->snd_una, c->snd_nxt)) {
+		/* SND.NXT of the RFC is the highest we sent: a rewind for
+		 * a SYN-ACK retransmission must not make the ACK of the
+		 * first one unacceptable. */
+		if (!seq_in_open_closed(seg->ack, c->snd_una, c->snd_max)) {
 			/* <SEQ=SEG.ACK><CTL=RST> */
 			core_drop(core, DROP_TCP_BAD_ACK);
 			tcp_respond_rst(core, seg);

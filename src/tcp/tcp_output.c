@@ -109,8 +109,7 @@ uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 	 * only by at least min(buffer/2, MSS); and never move it back
 	 * (§3.8.6.2.2, "shrinking the window" is strongly discouraged).
 	 */
-	if (seq_gt(right, c->rcv_adv) &&
-	    (right - c->rcv_adv >= thresh || c->rcv_adv == c->rcv_nxt))
+	if (seq_gt(right, c->rcv_adv) && right - c->rcv_adv >= thresh)
 		c->rcv_adv = right;
 	return seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 }
@@ -230,7 +229,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		uint32_t off = c->snd_nxt - c->snd_buf_seq;
 		uint32_t avail, usable, n;
 		int32_t room;
-		bool fin, rexmit;
+		bool fin, rexmit, idle;
 		uint8_t flags = TCP_ACK;
 
 		if (off > c->sndbuf.len)
@@ -267,6 +266,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 			flags |= TCP_FIN;
 		spec_for(core, c, &s, c->snd_nxt, flags);
 		rexmit = seq_lt(c->snd_nxt, c->snd_max);
+		idle = c->snd_una == c->snd_max;
 		if (rexmit) {
 			stat_add(core->stats.retransmits, 1);
 			c->retransmits++;
@@ -288,7 +288,10 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		}
 		c->flags &= ~(TF_ACK_NOW | TF_PROBE);
 		tcp_emit(core, o, &s, n);
-		if (!c->rto_at)
+		/* RFC 6298 (5.1): start the timer when data goes out with
+		 * none outstanding — which also retires a persist deadline
+		 * set while the window was shut. */
+		if (!c->rto_at || idle)
 			tcp_rearm_rto(core, c);
 		if (fin)
 			break;

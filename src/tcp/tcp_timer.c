@@ -17,7 +17,8 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt)
 {
 	uint64_t rto;
 
-	if (!c->srtt_ns) {
+	if (!(c->flags & TF_HAVE_RTT)) {
+		c->flags |= TF_HAVE_RTT;
 		/* (2.2) the first measurement */
 		c->srtt_ns = rtt;
 		c->rttvar_ns = rtt / 2;
