@@ -27,8 +27,9 @@ struct tundra_conn; /* opaque */
 
 struct tundra_app {
 	const char *name;
-	/* The three-way handshake completed (RFC 9293 §3.5). Return 0 to
-	 * keep the connection, or a negative errno to refuse it (it is
+	/* The three-way handshake completed (RFC 9293 §3.5), for a
+	 * connection accepted on a listener or opened with tundra_connect.
+	 * Return 0 to keep it, or a negative errno to refuse it (it is
 	 * reset). */
 	int (*accepted)(struct tundra_conn *c, void *arg);
 	/* New in-order data is in the receive buffer, or the peer's FIN
@@ -37,7 +38,8 @@ struct tundra_app {
 	/* Send-buffer space was freed by the peer's ACKs. */
 	void (*writable)(struct tundra_conn *c);
 	/* Last call for c: it is closed (err 0) or was reset/aborted
-	 * (-ECONNRESET, -ETIMEDOUT, ...). c is invalid after it returns. */
+	 * (-ECONNRESET, -ETIMEDOUT, -ECONNABORTED), or a connect failed
+	 * (-ECONNREFUSED, -ETIMEDOUT). c is invalid after it returns. */
 	void (*closed)(struct tundra_conn *c, int err);
 };
 
@@ -54,7 +56,17 @@ bool tundra_conn_eof(const struct tundra_conn *c);
 size_t tundra_conn_write(struct tundra_conn *c, const void *buf, size_t len);
 size_t tundra_conn_write_space(const struct tundra_conn *c);
 
-/* Graceful close: queued bytes are delivered, then FIN. */
+/* Nagle's algorithm (on by default) off or on again (TCP_NODELAY). */
+void tundra_conn_set_nodelay(struct tundra_conn *c, bool on);
+/* Keep-alive probes after idle_ms without a segment from the peer, every
+ * intvl_ms, `probes` times before giving up (-ETIMEDOUT). idle_ms 0: off
+ * (the default, RFC 1122 §4.2.3.6). */
+void tundra_conn_set_keepalive(struct tundra_conn *c, uint32_t idle_ms,
+			       uint32_t intvl_ms, uint8_t probes);
+
+/* Graceful close of our direction (a half-close, like shutdown(SHUT_WR)):
+ * queued bytes are delivered, then FIN; data from the peer is still
+ * delivered until its own FIN. */
 void tundra_conn_close(struct tundra_conn *c);
 /* Abortive close: RST, queued bytes dropped (RFC 9293 §3.10.5 ABORT). */
 void tundra_conn_abort(struct tundra_conn *c);

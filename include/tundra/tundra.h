@@ -32,6 +32,7 @@ struct tundra_config {
 	uint32_t sndbuf;        /* per-connection buffer sizes (bytes) */
 	uint32_t rcvbuf;
 	uint64_t time_wait_ms;  /* 2*MSL */
+	uint64_t delack_ms;     /* delayed-ACK timeout; 0: no delay */
 	unsigned spin;          /* polls before a thread sleeps */
 	const char *tun_path;   /* NULL: /dev/net/tun */
 };
@@ -68,6 +69,16 @@ unsigned tundra_workers(const struct tundra *t);
  */
 int tundra_worker_call(struct tundra *t, unsigned worker,
 		       void (*fn)(void *arg), void *arg);
+
+/*
+ * Open a connection from worker `worker` to raddr:rport (host order),
+ * served by app (tundra/app.h; accepted() runs once it is established,
+ * closed() with -ECONNREFUSED or -ETIMEDOUT if it never is). Must run on
+ * that worker's thread: from one of its callbacks, or through
+ * tundra_worker_call. 0, -EINVAL, -EADDRNOTAVAIL, -ENOMEM.
+ */
+int tundra_connect(struct tundra *t, unsigned worker, uint32_t raddr,
+		   uint16_t rport, const struct tundra_app *app, void *arg);
 
 /* Print per-thread counters and per-reason drops, one "stats ..." line
  * each. Safe while running (a snapshot) and after stop (exact). */

@@ -75,6 +75,19 @@ static inline uint32_t bbuf_write(struct bbuf *b, const void *src, uint32_t n)
 	return n;
 }
 
+/* Write n bytes off bytes past the end of the data, without making them
+ * part of it (out-of-order data waiting for the gap before it to fill).
+ * The caller guarantees off + n <= bbuf_space(b). */
+static inline void bbuf_put_at(struct bbuf *b, uint32_t off, const void *src,
+			       uint32_t n)
+{
+	uint32_t pos = (b->head + b->len + off) & (b->cap - 1);
+	uint32_t first = MIN(n, b->cap - pos);
+
+	memcpy(b->data + pos, src, first);
+	memcpy(b->data, (const uint8_t *)src + first, n - first);
+}
+
 static inline void bbuf_drop(struct bbuf *b, uint32_t n)
 {
 	b->head += n;

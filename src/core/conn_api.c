@@ -80,6 +80,38 @@ size_t tundra_conn_write_space(const struct tundra_conn *tc)
 	return c->sndbuf.data ? bbuf_space(&c->sndbuf) : c->core->sndbuf_cap;
 }
 
+void tundra_conn_set_nodelay(struct tundra_conn *tc, bool on)
+{
+	struct tcp_conn *c = C(tc);
+
+	if (on) {
+		c->flags |= TF_NODELAY;
+		core_schedule(c->core, c); /* held bytes may go now */
+	} else {
+		c->flags &= ~TF_NODELAY;
+	}
+}
+
+void tundra_conn_set_keepalive(struct tundra_conn *tc, uint32_t idle_ms,
+			       uint32_t intvl_ms, uint8_t probes)
+{
+	struct tcp_conn *c = C(tc);
+
+	if (c->flags & TF_DEAD)
+		return;
+	if (!idle_ms) {
+		c->flags &= ~TF_KEEPALIVE;
+		c->ka_at = 0;
+		theap_update(c->core, c);
+		return;
+	}
+	c->flags |= TF_KEEPALIVE;
+	c->ka_idle_ms = idle_ms;
+	c->ka_intvl_ms = intvl_ms ? intvl_ms : 1;
+	c->ka_probes = probes;
+	tcp_keepalive_reset(c->core, c);
+}
+
 void tundra_conn_close(struct tundra_conn *tc)
 {
 	struct tcp_conn *c = C(tc);

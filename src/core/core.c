@@ -75,6 +75,7 @@ struct core *core_create(const struct core_config *cfg,
 
 static void conn_free(struct tcp_conn *c)
 {
+	tcp_reass_free(c);
 	bbuf_free(&c->sndbuf);
 	bbuf_free(&c->rcvbuf);
 	free(c);
@@ -145,74 +146,174 @@ void core_schedule(struct core *core, struct tcp_conn *c)
 /* RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport,
  * secretkey), M a 4-microsecond timer, F a keyed pseudo-random function
  * (SipHash here). */
-uint32_t core_iss(struct core *core, const struct tcp_seg *seg)
+uint32_t core_iss(struct core *core, uint32_t raddr, uint16_t rport,
+		  uint32_t laddr, uint16_t lport)
 {
-	uint64_t f = flow_hash(core->cfg.iss_key, seg->saddr, seg->sport,
-			       seg->daddr, seg->dport);
+	uint64_t f = flow_hash(core->cfg.iss_key, raddr, rport, laddr, lport);
 
 	return (uint32_t)(core->now / 4000) + (uint32_t)f;
 }
 
-struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
-			       uint64_t hash)
+void tcp_syn_options(struct core *core, struct tcp_conn *c,
+		     const struct tcp_seg *seg)
 {
-	struct tcp_conn *c = calloc(1, sizeof(*c));
 	const struct tcp_opts *o = &seg->opts;
-
-	if (!c)
-		return NULL;
-	c->core = core;
-	c->hash = hash;
-	c->raddr = seg->saddr;
-	c->laddr = seg->daddr;
-	c->rport = seg->sport;
-	c->lport = seg->dport;
-	c->heap_idx = -1;
-	c->state = TCPS_SYN_RECEIVED;
-
-	c->irs = seg->seq;
-	c->rcv_nxt = seg->seq + 1;
-
-	c->iss = core_iss(core, seg);
-	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
-	c->snd_buf_seq = c->iss + 1;
-	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
-	c->snd_wl1 = seg->seq;
-	c->snd_wl2 = c->iss;
 
 	/* RFC 9293 §3.7.1: send no more than the peer's MSS and what our
 	 * own MTU carries. */
 	c->snd_mss = o->has_mss ? MIN(o->mss, core->mss) : TCP_DEFAULT_MSS;
 	c->snd_mss = MAX(c->snd_mss, TCP_MIN_MSS);
+	/* Each option is in use only if both SYNs carry it; a passive
+	 * open offers back exactly what the peer offered. */
+	c->flags &= ~(TF_WSCALE | TF_SACK | TF_TS);
+	c->snd_wscale = c->rcv_wscale = 0;
 	if (o->has_wscale) {
 		c->flags |= TF_WSCALE;
 		c->snd_wscale = o->wscale;
 		c->rcv_wscale = core->rcv_wscale;
 	}
+	if (o->sack_ok)
+		c->flags |= TF_SACK;
+	if (o->has_ts) {
+		c->flags |= TF_TS;
+		c->ts_recent = o->tsval;
+		c->ts_recent_at = core->now;
+	}
+	/* NOP NOP TS on every later segment (RFC 7323 appendix A). */
+	c->opt_len = c->flags & TF_TS ? 12 : 0;
+}
+
+/* A control block with its key and the send side initialised. */
+static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
+				   uint32_t raddr, uint16_t rport,
+				   uint16_t lport)
+{
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->core = core;
+	c->hash = hash;
+	c->raddr = raddr;
+	c->laddr = core->cfg.addr;
+	c->rport = rport;
+	c->lport = lport;
+	c->heap_idx = -1;
+	c->iss = core_iss(core, raddr, rport, c->laddr, lport);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_buf_seq = c->iss + 1;
+	c->snd_wl2 = c->iss;
+	/* Sequence numbers are only compared near each other: every one
+	 * the connection keeps starts at ISS, never at 0. */
+	c->snd_sml = c->iss;
+	/* RFC 7323 §7.1: a per-connection random timestamp offset. */
+	c->ts_offset = (uint32_t)(hash >> 17) ^ c->iss;
 	c->rto_ns = MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
 			core->cfg.rto_max_ns);
-	/* The first window we offer: the whole buffer, as far as the
-	 * window field reaches; it only grows from here. */
+	return c;
+}
+
+/* The first window we offer: the whole buffer, as far as the window
+ * field reaches; it only grows from here. */
+static void set_first_window(struct core *core, struct tcp_conn *c)
+{
 	c->rcv_adv = c->rcv_nxt +
 		     MIN(core->rcvbuf_cap, c->flags & TF_WSCALE
 						   ? 65535u << c->rcv_wscale
 						   : 65535u);
+	c->last_ack_sent = c->rcv_nxt;
+}
+
+struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
+			       uint64_t hash)
+{
+	struct tcp_conn *c =
+		conn_alloc(core, hash, seg->saddr, seg->sport, seg->dport);
+
+	if (!c)
+		return NULL;
+	c->state = TCPS_SYN_RECEIVED;
+	c->irs = seg->seq;
+	c->rcv_nxt = seg->seq + 1;
+	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
+	c->snd_wl1 = seg->seq;
+	tcp_syn_options(core, c, seg);
+	set_first_window(core, c);
 	ctab_insert(core, c);
 	return c;
 }
 
+#define EPHEMERAL_LO 32768 /* Linux's ip_local_port_range */
+#define EPHEMERAL_HI 60999
+
+int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
+		 const struct tundra_app *app, void *arg, uint64_t now,
+		 struct tcp_conn **out)
+{
+	uint32_t range = EPHEMERAL_HI - EPHEMERAL_LO + 1;
+	uint32_t start, i;
+	struct tcp_conn *c;
+	uint64_t h = 0;
+	uint16_t port = 0;
+
+	core->now = now;
+	/* DESIGN.md: pick a port whose 4-tuple hashes back to this worker,
+	 * so the peer's replies reach the state. A keyed start point makes
+	 * the choice unpredictable (RFC 6056 §3.3.4 in spirit); about one
+	 * port in nworkers fits. */
+	start = (uint32_t)flow_hash(core->cfg.iss_key, raddr, rport,
+				    core->cfg.addr,
+				    (uint16_t)core->port_seq++) ^
+		(uint32_t)(now >> 10);
+	for (i = 0; i < range; i++) {
+		uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + i) % range);
+
+		h = flow_hash(core->cfg.flow_key, raddr, rport, core->cfg.addr,
+			      p);
+		if (flow_worker(h, MAX(core->cfg.nworkers, 1u)) !=
+		    core->cfg.worker_id)
+			continue;
+		if (ctab_lookup(core, h, raddr, rport, p))
+			continue;
+		port = p;
+		break;
+	}
+	if (!port)
+		return -EADDRNOTAVAIL;
+	c = conn_alloc(core, h, raddr, rport, port);
+	if (!c)
+		return -ENOMEM;
+	c->state = TCPS_SYN_SENT;
+	c->flags |= TF_ACTIVE | TF_APP;
+	/* We offer every option; the SYN-ACK decides (tcp_syn_options). */
+	c->rcv_wscale = core->rcv_wscale;
+	c->snd_mss = TCP_DEFAULT_MSS;
+	c->app = app;
+	c->app_arg = arg;
+	ctab_insert(core, c);
+	core_schedule(core, c); /* the SYN goes out at the flush */
+	if (out)
+		*out = c;
+	return 0;
+}
+
 void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 {
+	bool was_established = TCPS_HAVE_ESTABLISHED(c->state);
+
 	if (c->flags & TF_DEAD)
 		return;
 	c->state = TCPS_CLOSED;
 	c->flags |= TF_DEAD;
 	ctab_remove(core, c);
 	theap_remove(core, c);
-	if (c->flags & TF_APP) {
-		c->flags &= ~TF_APP;
+	tcp_reass_free(c);
+	if (was_established) {
 		stat_add(core->stats.conns_active, -1);
 		stat_add(core->stats.conns_closed, 1);
+	}
+	if (c->flags & TF_APP) {
+		c->flags &= ~TF_APP;
 		if (c->app->closed)
 			c->app->closed((struct tundra_conn *)c, err);
 	}

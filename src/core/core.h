@@ -69,9 +69,12 @@ struct core_config {
 	uint64_t rto_min_ns;    /* RFC 6298 (2.4) lower bound */
 	uint64_t rto_max_ns;
 	unsigned max_retries;   /* RTO expiries before giving up */
+	uint64_t delack_ns;     /* delayed-ACK timeout (RFC 9293 §3.8.6.3);
+				   0: ACK every batch at once */
 	uint8_t flow_key[16];   /* keyed hash of the 4-tuple */
 	uint8_t iss_key[16];    /* RFC 6528 secret */
 	unsigned worker_id;     /* for stats and tundra_conn_worker() */
+	unsigned nworkers;      /* active opens pick ports that hash here */
 };
 
 /* Per-core counters: written by the owning thread only; readers on other
@@ -79,7 +82,8 @@ struct core_config {
 struct core_stats {
 	uint64_t pkts_in, bytes_in;
 	uint64_t pkts_out, bytes_out;
-	uint64_t conns_accepted, conns_closed, conns_reset, conns_active;
+	uint64_t conns_accepted, conns_connected, conns_refused;
+	uint64_t conns_closed, conns_reset, conns_active;
 	uint64_t resets_sent, icmp_echo;
 	uint64_t retransmits;
 	uint64_t drops[DROP__COUNT];
@@ -96,6 +100,17 @@ struct core *core_create(const struct core_config *cfg,
 /* Free every connection and buffer. Descriptors still out must have been
  * returned with core_tx_done() first. */
 void core_destroy(struct core *core);
+
+/*
+ * Active open (RFC 9293 §3.10.1): a connection to raddr:rport from an
+ * ephemeral port whose 4-tuple hashes to this core's worker, so the
+ * replies come here. app->accepted runs when it is established,
+ * app->closed(-ECONNREFUSED / -ETIMEDOUT) if it never is. The SYN goes
+ * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM.
+ */
+int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
+		 const struct tundra_app *app, void *arg, uint64_t now,
+		 struct tcp_conn **out);
 
 /* One received datagram (bytes as read from the device). The bytes are
  * only borrowed for the duration of the call. */

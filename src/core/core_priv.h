@@ -35,6 +35,7 @@ struct core {
 	uint16_t mss;                    /* the MSS we announce */
 	uint8_t rcv_wscale;              /* the shift we announce */
 	uint16_t ip_id;
+	uint32_t port_seq; /* varies the ephemeral port search */
 	uint64_t now;
 };
 
@@ -61,7 +62,8 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 /* The connection reaches CLOSED: out of the table and heap, the app told,
  * memory freed once no descriptor points into it. */
 void core_conn_close(struct core *core, struct tcp_conn *c, int err);
-uint32_t core_iss(struct core *core, const struct tcp_seg *seg);
+uint32_t core_iss(struct core *core, uint32_t raddr, uint16_t rport,
+		  uint32_t laddr, uint16_t lport);
 /* A descriptor from the env, reset; NULL when none is free. */
 struct core_out *core_out_get(struct core *core);
 
@@ -81,6 +83,35 @@ uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c);
 void tcp_sndbuf_release(struct core *core, struct tcp_conn *c);
 /* Arm the retransmission timer if data is outstanding. */
 void tcp_rearm_rto(struct core *core, struct tcp_conn *c);
+
+/* tcp_input.c: what the peer's SYN (or SYN-ACK) negotiated: MSS, window
+ * scale, SACK, timestamps (RFC 9293 §3.7.1, RFC 7323, RFC 2018). */
+void tcp_syn_options(struct core *core, struct tcp_conn *c,
+		     const struct tcp_seg *seg);
+
+/* Our timestamp clock (RFC 7323 §5.4): milliseconds, offset per
+ * connection so it tells nothing about uptime. */
+static inline uint32_t tcp_ts_now(const struct core *core,
+				  const struct tcp_conn *c)
+{
+	return (uint32_t)(core->now / 1000000) + c->ts_offset;
+}
+
+/* tcp_timer.c */
+void tcp_keepalive_reset(struct core *core, struct tcp_conn *c);
+
+/* tcp_reass.c */
+/* Hold out-of-order bytes [seq, seq+len) (and a FIN after them). */
+enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
+				  uint32_t seq, const uint8_t *data,
+				  uint32_t len, bool fin);
+/* After RCV.NXT moved: take the held ranges it reached into the stream.
+ * true when the held FIN is now next. */
+bool tcp_reass_advance(struct tcp_conn *c);
+void tcp_reass_free(struct tcp_conn *c);
+/* Up to max SACK blocks, most recent first. */
+unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
+			 unsigned max);
 
 /* tcp_timer.c */
 void tcp_timer_fire(struct core *core, struct tcp_conn *c);

@@ -29,7 +29,8 @@
 	X(TCP_NO_LISTENER_RST, "segment for a closed port (reset or ignored)") \
 	X(TCP_LISTEN_BAD, "non-SYN segment to a listener")                    \
 	X(TCP_NOT_ACCEPTABLE, "segment outside the receive window")           \
-	X(TCP_OUT_OF_ORDER, "out-of-order segment (no reassembly yet)")       \
+	X(TCP_OOO_FULL, "out-of-order segment beyond the reassembly ranges")  \
+	X(TCP_PAWS, "timestamp older than TS.Recent (RFC 7323 PAWS)")       \
 	X(TCP_BAD_ACK, "ACK for data never sent")                             \
 	X(TCP_NO_ACK, "segment without ACK in a synchronized state")          \
 	X(TCP_RST_BAD_SEQ, "RST with sequence outside the window")            \

@@ -81,10 +81,11 @@ void theap_update(struct core *core, struct tcp_conn *c)
 {
 	uint64_t at = 0;
 
-	if (c->rto_at)
-		at = c->rto_at;
-	if (c->tw_at && (!at || c->tw_at < at))
-		at = c->tw_at;
+	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, c->ka_at };
+
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i] && (!at || t[i] < at))
+			at = t[i];
 	if (!at) {
 		theap_remove(core, c);
 		c->timer_at = 0;

@@ -15,6 +15,7 @@
 #include <urcu.h>
 
 #include "apps/apps.h"
+#include "apps/iperf3.h"
 #include "tundra/tundra.h"
 
 static void usage(FILE *f)
@@ -23,8 +24,9 @@ static void usage(FILE *f)
 		"usage: tundra [options]\n"
 		"\n"
 		"A userspace TCP/IPv4 stack on a TUN device. Creates DEV, gives the\n"
-		"kernel side PEER-ADDR, and serves echo (7), discard (9) and\n"
-		"source (19) at ADDR. SIGINT/SIGTERM stop it; SIGUSR1 prints stats.\n"
+		"kernel side PEER-ADDR, and serves echo (7), discard (9), source (19)\n"
+		"and an iperf3 server (5201) at ADDR. SIGINT/SIGTERM stop it;\n"
+		"SIGUSR1 prints stats.\n"
 		"\n"
 		"  --dev NAME            TUN device name (default tun0)\n"
 		"  --addr A.B.C.D/N      tundra's own address (default 10.0.0.2/24)\n"
@@ -38,6 +40,7 @@ static void usage(FILE *f)
 		"  --sndbuf BYTES        per-connection send buffer (default 262144)\n"
 		"  --rcvbuf BYTES        per-connection receive buffer (default 262144)\n"
 		"  --time-wait MS        TIME-WAIT duration, 2*MSL (default 60000)\n"
+		"  --delack-ms MS        delayed-ACK timeout, 0..500 (default 40)\n"
 		"  --spin N              idle polls before a thread sleeps (default 64)\n"
 		"  -h, --help            this text\n");
 }
@@ -98,6 +101,7 @@ enum {
 	OPT_TW,
 	OPT_SPIN,
 	OPT_TXQLEN,
+	OPT_DELACK,
 };
 
 static int parse_args(int argc, char **argv, struct tundra_config *cfg)
@@ -115,6 +119,7 @@ static int parse_args(int argc, char **argv, struct tundra_config *cfg)
 		{ "time-wait", required_argument, NULL, OPT_TW },
 		{ "spin", required_argument, NULL, OPT_SPIN },
 		{ "txqueuelen", required_argument, NULL, OPT_TXQLEN },
+		{ "delack-ms", required_argument, NULL, OPT_DELACK },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -122,7 +127,7 @@ static int parse_args(int argc, char **argv, struct tundra_config *cfg)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		const char *name = c > 0 && c <= OPT_TXQLEN ? opts[c - 1].name
+		const char *name = c > 0 && c <= OPT_DELACK ? opts[c - 1].name
 							  : "";
 		switch (c) {
 		case OPT_DEV:
@@ -191,6 +196,12 @@ static int parse_args(int argc, char **argv, struct tundra_config *cfg)
 				return -1;
 			cfg->txqueuelen = (unsigned)v;
 			break;
+		case OPT_DELACK:
+			/* RFC 9293 §3.8.6.3: the delay MUST be under 0.5 s. */
+			if (parse_uint(name, optarg, 0, 500, &v))
+				return -1;
+			cfg->delack_ms = v;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -222,6 +233,7 @@ int main(int argc, char **argv)
 {
 	struct tundra_config cfg;
 	struct tundra *t;
+	struct iperf3_server *ip3 = NULL;
 	char err[256], a[INET_ADDRSTRLEN], p[INET_ADDRSTRLEN];
 	sigset_t sigs;
 	int rc, sig;
@@ -245,11 +257,17 @@ int main(int argc, char **argv)
 		rcu_unregister_thread();
 		return 1;
 	}
-	if (tundra_listen(t, 7, &app_echo, NULL) ||
+	/* The iperf3 app needs the stack (for worker calls); it logs one
+	 * line per test on stdout. */
+	if (iperf3_server_create(&ip3, t, stdout) ||
+	    tundra_listen(t, 7, &app_echo, NULL) ||
 	    tundra_listen(t, 9, &app_discard, NULL) ||
-	    tundra_listen(t, 19, &app_source, NULL) || tundra_start(t)) {
+	    tundra_listen(t, 19, &app_source, NULL) ||
+	    tundra_listen(t, IPERF3_PORT, &app_iperf3, ip3) ||
+	    tundra_start(t)) {
 		fprintf(stderr, "tundra: cannot start its threads\n");
 		tundra_destroy(t);
+		iperf3_server_destroy(ip3);
 		rcu_unregister_thread();
 		return 1;
 	}
@@ -273,6 +291,7 @@ int main(int argc, char **argv)
 	tundra_stop(t);
 	tundra_print_stats(t, stdout);
 	tundra_destroy(t);
+	iperf3_server_destroy(ip3);
 	rcu_unregister_thread();
 	printf("tundra: stopped\n");
 	return 0;

@@ -35,6 +35,7 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->sndbuf = 256 * 1024;
 	cfg->rcvbuf = 256 * 1024;
 	cfg->time_wait_ms = 60000; /* 2 * MSL, MSL = 30 s as in Linux */
+	cfg->delack_ms = 40;       /* Linux's minimum delayed-ACK time */
 	cfg->spin = 64;
 }
 
@@ -215,7 +216,8 @@ void tundra_print_stats(struct tundra *t, FILE *f)
 		fprintf(f,
 			"stats worker=%u pkts_in=%" PRIu64 " bytes_in=%" PRIu64
 			" pkts_out=%" PRIu64 " bytes_out=%" PRIu64
-			" conns_accepted=%" PRIu64 " conns_active=%" PRIu64
+			" conns_accepted=%" PRIu64 " conns_connected=%" PRIu64
+			" conns_active=%" PRIu64
 			" conns_reset=%" PRIu64 " resets_sent=%" PRIu64
 			" retransmits=%" PRIu64 " icmp_echo=%" PRIu64
 			" wakeups=%" PRIu64 " batches=%" PRIu64
@@ -223,6 +225,7 @@ void tundra_print_stats(struct tundra *t, FILE *f)
 			i, stat_read(s->pkts_in), stat_read(s->bytes_in),
 			stat_read(s->pkts_out), stat_read(s->bytes_out),
 			stat_read(s->conns_accepted),
+			stat_read(s->conns_connected),
 			stat_read(s->conns_active), stat_read(s->conns_reset),
 			stat_read(s->resets_sent), stat_read(s->retransmits),
 			stat_read(s->icmp_echo),

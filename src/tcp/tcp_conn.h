@@ -57,6 +57,27 @@ const char *tcp_state_name(enum tcp_state s);
 #define TF_SEND_RST 0x0800    /* abort: send RST at the next flush */
 #define TF_PROBE 0x1000       /* send a zero-window probe */
 #define TF_HAVE_RTT 0x2000    /* srtt/rttvar hold a measurement */
+#define TF_TS 0x4000          /* timestamps in use (RFC 7323 §3) */
+#define TF_SACK 0x8000        /* the peer understands SACK (RFC 2018) */
+#define TF_SACK_NOW 0x10000   /* out-of-order data: SACK it at once */
+#define TF_NODELAY 0x20000    /* Nagle off */
+#define TF_DACK 0x40000       /* data received, ACK may be delayed */
+#define TF_ACTIVE 0x80000     /* opened by us (connect) */
+#define TF_KEEPALIVE 0x100000 /* keep-alive probes on */
+
+/* Out-of-order data held in the receive buffer past RCV.NXT: at most
+ * TCP_OOO_MAX disjoint ranges, which are also the SACK blocks we send
+ * (RFC 2018 §4). Allocated while there are holes. */
+#define TCP_OOO_MAX 8
+struct tcp_ooo {
+	uint8_t n;
+	bool has_fin;
+	uint32_t fin_seq;
+	uint32_t stamp; /* recency counter: the newest range is SACKed first */
+	struct {
+		uint32_t start, end, stamp;
+	} blk[TCP_OOO_MAX]; /* sorted by start, disjoint, not adjacent */
+};
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). */
@@ -69,8 +90,9 @@ struct tcp_conn {
 	uint8_t snd_wscale; /* peer's shift: applied to SEG.WND */
 	uint8_t rcv_wscale; /* our shift */
 	uint8_t retries;
-	uint16_t flags;
-	uint16_t snd_mss; /* what we may send per segment */
+	uint32_t flags;
+	uint16_t snd_mss; /* the peer's MSS (payload + options we add) */
+	uint16_t opt_len; /* option bytes on our non-SYN segments */
 
 	/* Send sequence space (RFC 9293 §3.3.1). */
 	uint32_t iss;
@@ -86,6 +108,17 @@ struct tcp_conn {
 	uint32_t irs;
 	uint32_t rcv_nxt;
 	uint32_t rcv_adv; /* right edge we advertised: never moves back */
+	uint32_t rcv_unacked; /* bytes taken since our last ACK */
+	uint32_t last_ack_sent;
+	struct tcp_ooo *ooo;
+
+	/* Timestamps (RFC 7323 §4-5). */
+	uint32_t ts_recent;
+	uint32_t ts_offset; /* our TSval = clock in ms + this */
+	uint64_t ts_recent_at;
+
+	/* Nagle, Minshall's variant: end of the last short segment sent. */
+	uint32_t snd_sml;
 
 	/* RTT and retransmission (RFC 6298). */
 	uint32_t rtt_seq;  /* timed segment ends here */
@@ -95,6 +128,10 @@ struct tcp_conn {
 	uint64_t rto_ns;
 	uint64_t rto_at;   /* 0: not armed */
 	uint64_t tw_at;    /* TIME-WAIT expiry */
+	uint64_t dack_at;  /* delayed ACK due */
+	uint64_t ka_at;    /* keep-alive probe due */
+	uint32_t ka_idle_ms, ka_intvl_ms;
+	uint8_t ka_probes, ka_sent;
 	uint64_t timer_at; /* min of the above: key in the timer heap */
 	int32_t heap_idx;  /* -1 when not in the heap */
 

@@ -1,8 +1,7 @@
 /*
  * tcp_input.c — SEGMENT ARRIVES (RFC 9293 §3.10.7), in the order the RFC
  * gives: no connection (§3.10.7.1), LISTEN (§3.10.7.2), and the other states
- * (§3.10.7.4) step by step. SYN-SENT (§3.10.7.3) needs active opens, which
- * come later.
+ * SYN-SENT (§3.10.7.3), and the other states (§3.10.7.4) step by step.
  *
  * Effects on the connection are recorded in its flags (TF_ACK_NOW,
  * TF_READABLE, ...) and carried out by core_flush() once per batch, so a
@@ -49,10 +48,33 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
 	core_schedule(core, c); /* the SYN-ACK goes out at the flush */
 }
 
+/* The handshake is complete (either side opened): tell the app. false if
+ * the app refused and the connection is gone. */
+static bool tcp_established(struct core *core, struct tcp_conn *c)
+{
+	c->state = TCPS_ESTABLISHED;
+	stat_add(core->stats.conns_active, 1);
+	if (c->flags & TF_ACTIVE)
+		stat_add(core->stats.conns_connected, 1);
+	else
+		stat_add(core->stats.conns_accepted, 1);
+	c->flags |= TF_APP;
+	if (c->flags & TF_KEEPALIVE)
+		tcp_keepalive_reset(core, c);
+	if (c->app->accepted &&
+	    c->app->accepted((struct tundra_conn *)c, c->app_arg) < 0) {
+		tundra_conn_abort((struct tundra_conn *)c);
+		return false;
+	}
+	return true;
+}
+
 static void enter_time_wait(struct core *core, struct tcp_conn *c)
 {
 	c->state = TCPS_TIME_WAIT;
 	c->rto_at = 0;
+	c->ka_at = 0;
+	c->flags &= ~TF_KEEPALIVE;
 	c->tw_at = core->now + core->cfg.time_wait_ns;
 	theap_update(core, c);
 }
@@ -95,7 +117,16 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		c->bytes_acked += ack - c->snd_una;
 		c->snd_una = ack;
 		tcp_sndbuf_release(core, c);
-		if ((c->flags & TF_RTT_TIMING) && seq_geq(ack, c->rtt_seq)) {
+		if ((c->flags & TF_TS) && seg->opts.has_ts &&
+		    seg->opts.tsecr) {
+			/* RFC 7323 §4.1: RTTM from the echoed timestamp of
+			 * any ACK that acknowledges new data. */
+			uint32_t ms = tcp_ts_now(core, c) - seg->opts.tsecr;
+			if (ms < 60000)
+				tcp_rtt_sample(core, c, ms * 1000000ull);
+			c->flags &= ~TF_RTT_TIMING;
+		} else if ((c->flags & TF_RTT_TIMING) &&
+			   seq_geq(ack, c->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
 			tcp_rtt_sample(core, c, core->now - c->rtt_ts);
 		}
@@ -129,10 +160,13 @@ static inline bool fin_acked(const struct tcp_conn *c)
 	       c->snd_una == c->snd_buf_seq + c->sndbuf.len + 1;
 }
 
-/* §3.10.7.4 seventh: segment text, in order only for now. */
-static void data_input(struct core *core, struct tcp_conn *c,
+/* §3.10.7.4 seventh: segment text. In-order bytes join the stream;
+ * later ones are held (tcp_reass.c) and SACKed. Returns true when a held
+ * FIN became next in sequence. */
+static bool data_input(struct core *core, struct tcp_conn *c,
 		       struct tcp_seg *seg)
 {
+	enum drop_reason r;
 	uint32_t n;
 
 	if (!TCPS_CAN_RECV_DATA(c->state)) {
@@ -140,27 +174,42 @@ static void data_input(struct core *core, struct tcp_conn *c,
 		 * came first; ignore the text. */
 		core_drop(core, DROP_TCP_AFTER_FIN);
 		seg->flags &= ~TCP_FIN;
-		return;
-	}
-	if (seg->seq != c->rcv_nxt) {
-		/* Out of order: no reassembly yet. The duplicate ACK tells
-		 * the peer where the hole is. */
-		core_drop(core, DROP_TCP_OUT_OF_ORDER);
-		c->flags |= TF_ACK_NOW;
-		seg->flags &= ~TCP_FIN;
-		return;
+		return false;
 	}
 	if (!c->rcvbuf.data && bbuf_alloc(&c->rcvbuf, core->rcvbuf_cap)) {
 		core_drop(core, DROP_TCP_NO_MEMORY);
 		seg->flags &= ~TCP_FIN;
-		return;
+		return false;
+	}
+	if (seg->seq != c->rcv_nxt) {
+		/* Later than RCV.NXT (earlier bytes were trimmed): hold it.
+		 * RFC 5681 §4.2: an out-of-order segment is acknowledged at
+		 * once (the duplicate ACK, with SACK blocks). */
+		r = tcp_reass_insert(core, c, seg->seq, seg->data, seg->len,
+				     seg->flags & TCP_FIN);
+		if (r != DROP_NONE)
+			core_drop(core, r);
+		seg->flags &= ~TCP_FIN;
+		c->flags |= TF_ACK_NOW | TF_SACK_NOW;
+		return false;
 	}
 	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
 	c->rcv_nxt += n;
 	c->bytes_received += n;
+	c->rcv_unacked += n;
 	if (n < seg->len)
 		seg->flags &= ~TCP_FIN; /* the FIN is beyond what we took */
-	c->flags |= TF_ACK_NOW | TF_READABLE;
+	c->flags |= TF_DACK | TF_READABLE;
+	if (c->ooo) {
+		/* RFC 5681 §4.2: a segment that fills a hole is ACKed at
+		 * once. */
+		c->flags |= TF_ACK_NOW;
+		if (tcp_reass_advance(c)) {
+			seg->flags &= ~TCP_FIN;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* §3.10.7.4 eighth: the FIN. */
@@ -187,6 +236,66 @@ static void fin_input(struct core *core, struct tcp_conn *c)
 	default:
 		break; /* CLOSE-WAIT, CLOSING, LAST-ACK: remain */
 	}
+}
+
+/* RFC 9293 §3.10.7.3: SYN-SENT. */
+static void syn_sent_input(struct core *core, struct tcp_conn *c,
+			   struct tcp_seg *seg)
+{
+	bool ack_ok = false;
+
+	/* First, check the ACK bit: it must cover our SYN and nothing
+	 * more (ISS < SEG.ACK =< SND.NXT). */
+	if (seg->flags & TCP_ACK) {
+		if (!seq_in_open_closed(seg->ack, c->iss, c->snd_max)) {
+			core_drop(core, DROP_TCP_BAD_ACK);
+			tcp_respond_rst(core, seg); /* not for a RST */
+			return;
+		}
+		ack_ok = true;
+	}
+	/* Second, the RST bit: with an acceptable ACK, the peer refused
+	 * (RFC 5961 §3.2 leaves SYN-SENT to this check). */
+	if (seg->flags & TCP_RST) {
+		if (ack_ok) {
+			stat_add(core->stats.conns_refused, 1);
+			core_conn_close(core, c, -ECONNREFUSED);
+		} else {
+			core_drop(core, DROP_TCP_RST_BAD_SEQ);
+		}
+		return;
+	}
+	/* Fourth, the SYN bit. */
+	if (!(seg->flags & TCP_SYN)) {
+		core_drop(core, DROP_TCP_NO_ACK);
+		return;
+	}
+	c->irs = seg->seq;
+	c->rcv_nxt = seg->seq + 1;
+	c->last_ack_sent = c->rcv_nxt;
+	tcp_syn_options(core, c, seg);
+	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
+	c->snd_wl1 = seg->seq;
+	c->snd_wl2 = seg->ack;
+	c->retries = 0;
+	if (ack_ok) {
+		/* Our SYN is acknowledged: ESTABLISHED, ACK the SYN. */
+		c->snd_una = seg->ack;
+		c->snd_nxt = seq_max(c->snd_nxt, c->snd_una);
+		if ((c->flags & TF_RTT_TIMING) && !(c->flags & TF_TS)) {
+			c->flags &= ~TF_RTT_TIMING;
+			tcp_rtt_sample(core, c, core->now - c->rtt_ts);
+		}
+		tcp_rearm_rto(core, c);
+		c->flags |= TF_ACK_NOW;
+		tcp_established(core, c);
+	} else {
+		/* Simultaneous open (§3.5 figure 8): SYN-RECEIVED, and our
+		 * SYN goes again with an ACK: <SEQ=ISS><ACK=RCV.NXT>. */
+		c->state = TCPS_SYN_RECEIVED;
+		c->snd_nxt = c->iss;
+	}
+	core_schedule(core, c);
 }
 
 /* RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
@@ -218,6 +327,18 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	/* RFC 5961 §4: a SYN is answered "irrespective of the sequence
 	 * number", so remember it before trimming could cut it away. */
 	bool syn = seg->flags & TCP_SYN;
+
+	/* RFC 7323 §5.3 R1 (PAWS), before the sequence check: a segment
+	 * whose timestamp is older than TS.Recent is an old duplicate.
+	 * TS.Recent older than 24 days is invalid (§5.5). */
+	if ((c->flags & TF_TS) && seg->opts.has_ts && !(seg->flags & TCP_RST) &&
+	    (int32_t)(seg->opts.tsval - c->ts_recent) < 0 &&
+	    core->now - c->ts_recent_at < 24ull * 86400 * 1000000000) {
+		c->flags |= TF_ACK_NOW;
+		core_drop(core, DROP_TCP_PAWS);
+		core_schedule(core, c);
+		return;
+	}
 
 	/* First, check the sequence number. */
 	if (!seq_acceptable(c, seg, wnd)) {
@@ -258,6 +379,17 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		c->flags |= TF_ACK_NOW;
 	}
+
+	/* RFC 7323 §4.3 (R3): remember the timestamp of a segment that
+	 * covers the last ACK we sent. */
+	if ((c->flags & TF_TS) && seg->opts.has_ts &&
+	    seq_leq(seg->seq, c->last_ack_sent)) {
+		c->ts_recent = seg->opts.tsval;
+		c->ts_recent_at = core->now;
+	}
+	/* Anything from the peer restarts the keep-alive idle time. */
+	if (c->flags & TF_KEEPALIVE)
+		tcp_keepalive_reset(core, c);
 
 	/* Second, check the RST bit (RFC 5961 §3.2): exactly RCV.NXT resets,
 	 * anywhere else in the window earns a challenge ACK. */
@@ -316,18 +448,11 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			tcp_respond_rst(core, seg);
 			return;
 		}
-		c->state = TCPS_ESTABLISHED;
 		c->snd_wnd = (uint32_t)seg->wnd << c->snd_wscale;
 		c->snd_wl1 = seg->seq;
 		c->snd_wl2 = seg->ack;
-		stat_add(core->stats.conns_accepted, 1);
-		stat_add(core->stats.conns_active, 1);
-		c->flags |= TF_APP;
-		if (c->app->accepted &&
-		    c->app->accepted((struct tundra_conn *)c, c->app_arg) < 0) {
-			tundra_conn_abort((struct tundra_conn *)c);
+		if (!tcp_established(core, c))
 			return;
-		}
 	}
 	if (!ack_input(core, c, seg)) {
 		core_schedule(core, c);
@@ -357,14 +482,22 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	 * allows no more than that). */
 
 	/* Seventh, the segment text. */
-	if (seg->len)
-		data_input(core, c, seg);
+	if (seg->len && data_input(core, c, seg)) {
+		fin_input(core, c); /* a held FIN is now in sequence */
+	} else if (seg->flags & TCP_FIN) {
+		/* Eighth, the FIN: processed when it is next in sequence,
+		 * held when it is later. */
+		if (seg->seq + seg->len == c->rcv_nxt)
+			fin_input(core, c);
+		else if (TCPS_CAN_RECV_DATA(c->state) &&
+			 seq_gt(seg->seq + seg->len, c->rcv_nxt)) {
+			tcp_reass_insert(core, c, seg->seq + seg->len, NULL, 0,
+					 true);
+			c->flags |= TF_ACK_NOW;
+		}
+	}
 
-	/* Eighth, the FIN: only when it is next in sequence. */
-	if ((seg->flags & TCP_FIN) && seg->seq + seg->len == c->rcv_nxt)
-		fin_input(core, c);
-
-	if (c->flags & (TF_ACK_NOW | TF_READABLE | TF_WRITABLE))
+	if (c->flags & (TF_ACK_NOW | TF_DACK | TF_READABLE | TF_WRITABLE))
 		core_schedule(core, c);
 }
 
@@ -382,7 +515,10 @@ void tcp_input(struct core *core, struct tcp_seg *seg, uint64_t hash)
 		c = NULL;
 	}
 	if (c) {
-		conn_input(core, c, seg);
+		if (c->state == TCPS_SYN_SENT)
+			syn_sent_input(core, c, seg);
+		else
+			conn_input(core, c, seg);
 		return;
 	}
 	l = core->env.listener_lookup(core->env.ctx, seg->dport);

@@ -1,6 +1,7 @@
 /*
- * tcp_output.c — building and sending segments: SYN-ACK, data from the
- * send buffer (zero copy: the descriptor points into it), FIN, ACK, RST.
+ * tcp_output.c — building and sending segments: SYN, SYN-ACK, data from
+ * the send buffer (zero copy: the descriptor points into it), FIN, ACK
+ * (delayed per RFC 9293 §3.8.6.3, with SACK blocks per RFC 2018), RST.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -15,9 +16,35 @@ struct seg_spec {
 	uint32_t seq, ack;
 	uint8_t flags;
 	uint16_t wnd;          /* already scaled down */
-	const uint8_t *opts;   /* multiple of 4 bytes */
-	uint8_t optlen;
+	uint8_t optlen;        /* multiple of 4 bytes */
+	uint8_t opts[TCP_MAX_OPT_LEN];
 };
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* The 10-byte timestamp option (RFC 7323 §3). */
+static uint8_t put_ts_raw(uint8_t *p, uint32_t val, uint32_t ecr)
+{
+	p[0] = TCPOPT_TIMESTAMP;
+	p[1] = 10;
+	put32(p + 2, val);
+	put32(p + 6, ecr);
+	return 10;
+}
+
+/* NOP NOP TS: the layout RFC 7323 appendix A recommends. */
+static uint8_t put_ts(uint8_t *p, uint32_t val, uint32_t ecr)
+{
+	p[0] = TCPOPT_NOP;
+	p[1] = TCPOPT_NOP;
+	return 2 + put_ts_raw(p + 2, val, ecr);
+}
 
 /*
  * Fill o with IPv4 + TCP headers for spec and the payload already placed in
@@ -114,6 +141,8 @@ uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 	return seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 }
 
+/* The common part of every segment of c: addresses, ACK, window, and the
+ * timestamp option when in use. Sending an ACK settles the delayed one. */
 static void spec_for(struct core *core, struct tcp_conn *c,
 		     struct seg_spec *s, uint32_t seq, uint8_t flags)
 {
@@ -124,14 +153,58 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 	s->rport = c->rport;
 	s->lport = c->lport;
 	s->seq = seq;
-	s->ack = c->rcv_nxt;
+	s->ack = (flags & TCP_ACK) ? c->rcv_nxt : 0;
 	s->flags = flags;
 	/* RFC 7323 §2.2: the window in a SYN is never scaled. */
 	if ((c->flags & TF_WSCALE) && !(flags & TCP_SYN))
 		wnd >>= c->rcv_wscale;
 	s->wnd = (uint16_t)MIN(wnd, 65535u);
-	s->opts = NULL;
 	s->optlen = 0;
+	if ((c->flags & TF_TS) && !(flags & (TCP_SYN | TCP_RST)))
+		s->optlen = put_ts(s->opts, tcp_ts_now(core, c), c->ts_recent);
+	if (flags & TCP_ACK) {
+		c->last_ack_sent = c->rcv_nxt;
+		c->rcv_unacked = 0;
+		c->flags &= ~(TF_ACK_NOW | TF_DACK);
+	}
+}
+
+/* The options of our SYN (active: we offer everything) or SYN-ACK (we
+ * echo what the peer offered): MSS, SACK-permitted, timestamps, window
+ * scale, in Linux's order so the SYN is 20 bytes of options. */
+static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
+{
+	bool active = c->state == TCPS_SYN_SENT;
+	bool sack = active || (c->flags & TF_SACK);
+	bool ts = active || (c->flags & TF_TS);
+	bool ws = active || (c->flags & TF_WSCALE);
+	uint8_t *p = s->opts, n = 0;
+
+	p[n++] = TCPOPT_MSS;
+	p[n++] = 4;
+	p[n++] = (uint8_t)(core->mss >> 8);
+	p[n++] = (uint8_t)core->mss;
+	if (sack && ts) {
+		p[n++] = TCPOPT_SACK_PERM;
+		p[n++] = 2;
+		n += put_ts_raw(p + n, tcp_ts_now(core, c),
+				active ? 0 : c->ts_recent);
+	} else if (ts) {
+		n += put_ts(p + n, tcp_ts_now(core, c),
+			    active ? 0 : c->ts_recent);
+	} else if (sack) {
+		p[n++] = TCPOPT_NOP;
+		p[n++] = TCPOPT_NOP;
+		p[n++] = TCPOPT_SACK_PERM;
+		p[n++] = 2;
+	}
+	if (ws) {
+		p[n++] = TCPOPT_NOP;
+		p[n++] = TCPOPT_WSCALE;
+		p[n++] = 3;
+		p[n++] = c->rcv_wscale;
+	}
+	s->optlen = n;
 }
 
 void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
@@ -167,38 +240,64 @@ void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 	theap_update(core, c);
 }
 
-static bool send_syn_ack(struct core *core, struct tcp_conn *c)
+/* Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first time or again. */
+static bool send_syn(struct core *core, struct tcp_conn *c)
 {
 	struct core_out *o = core_out_get(core);
+	uint8_t flags = c->state == TCPS_SYN_SENT ? TCP_SYN
+						  : TCP_SYN | TCP_ACK;
 	struct seg_spec s;
-	uint8_t opts[8];
-	uint8_t n = 0;
 
 	if (!o)
 		return false;
-	spec_for(core, c, &s, c->iss, TCP_SYN | TCP_ACK);
-	/* RFC 9293 §3.7.1: announce our MSS. */
-	opts[n++] = TCPOPT_MSS;
-	opts[n++] = 4;
-	opts[n++] = (uint8_t)(core->mss >> 8);
-	opts[n++] = (uint8_t)core->mss;
-	/* RFC 7323 §2.2: reply with our shift only if the peer offered. */
-	if (c->flags & TF_WSCALE) {
-		opts[n++] = TCPOPT_NOP;
-		opts[n++] = TCPOPT_WSCALE;
-		opts[n++] = 3;
-		opts[n++] = c->rcv_wscale;
-	}
-	s.opts = opts;
-	s.optlen = n;
+	spec_for(core, c, &s, c->iss, flags);
+	syn_opts(core, c, &s);
 	if (c->snd_max != c->iss)
 		stat_add(core->stats.retransmits, 1);
+	else if (!(c->flags & TF_RTT_TIMING)) {
+		/* Time the SYN (Karn: not a retransmitted one). */
+		c->flags |= TF_RTT_TIMING;
+		c->rtt_seq = c->iss + 1;
+		c->rtt_ts = core->now;
+	}
 	c->snd_nxt = c->iss + 1;
 	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
-	c->flags &= ~TF_ACK_NOW;
 	tcp_emit(core, o, &s, 0);
 	if (!c->rto_at)
 		tcp_rearm_rto(core, c);
+	return true;
+}
+
+/* A segment without data: an ACK (with SACK blocks while we hold
+ * out-of-order data), or a probe one below SND.UNA. */
+static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
+{
+	struct core_out *o = core_out_get(core);
+	struct seg_spec s;
+	uint32_t blocks[4][2];
+	unsigned n = 0;
+
+	if (!o)
+		return false;
+	spec_for(core, c, &s, seq, TCP_ACK);
+	if ((c->flags & TF_SACK) && c->ooo)
+		n = tcp_sack_blocks(c, blocks, c->flags & TF_TS ? 3 : 4);
+	if (n) {
+		/* RFC 2018 §3: NOP NOP, kind 5, length 2 + 8n. */
+		uint8_t *p = s.opts + s.optlen;
+
+		p[0] = TCPOPT_NOP;
+		p[1] = TCPOPT_NOP;
+		p[2] = TCPOPT_SACK;
+		p[3] = (uint8_t)(2 + 8 * n);
+		for (unsigned i = 0; i < n; i++) {
+			put32(p + 4 + 8 * i, blocks[i][0]);
+			put32(p + 8 + 8 * i, blocks[i][1]);
+		}
+		s.optlen = (uint8_t)(s.optlen + 4 + 8 * n);
+	}
+	c->flags &= ~(TF_PROBE | TF_SACK_NOW);
+	tcp_emit(core, o, &s, 0);
 	return true;
 }
 
@@ -218,16 +317,18 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		tcp_emit(core, o, &s, 0);
 		return true;
 	}
-	if (c->state == TCPS_SYN_RECEIVED) {
+	if (c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RECEIVED) {
 		if (c->snd_nxt == c->iss)
-			return send_syn_ack(core, c);
-	}
-	if (!TCPS_HAVE_ESTABLISHED(c->state))
+			return send_syn(core, c);
 		return true;
+	}
+	/* Out-of-order data arrived: the SACK goes ahead of any data. */
+	if ((c->flags & TF_SACK_NOW) && !send_ack(core, c, c->snd_nxt))
+		return false;
 
 	for (;;) {
 		uint32_t off = c->snd_nxt - c->snd_buf_seq;
-		uint32_t avail, usable, n;
+		uint32_t avail, usable, n, mss;
 		int32_t room;
 		bool fin, rexmit, idle;
 		uint8_t flags = TCP_ACK;
@@ -237,7 +338,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		avail = c->sndbuf.len - off;
 		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
 		usable = room > 0 ? (uint32_t)room : 0;
-		n = MIN(MIN(avail, usable), c->snd_mss);
+		mss = (uint32_t)(c->snd_mss - c->opt_len);
+		n = MIN(MIN(avail, usable), mss);
 		/* The FIN follows the last byte (and goes again after a
 		 * rewind); like Linux, it is sent whatever the window (a
 		 * zero window accepts it at RCV.NXT). */
@@ -250,7 +352,16 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		 * the data we have, or at least half the peer's largest
 		 * window; otherwise wait for the window to open.
 		 */
-		if (n < avail && n < c->snd_mss && n < c->snd_wnd / 2)
+		if (n < avail && n < mss && n < c->snd_wnd / 2)
+			break;
+		/*
+		 * Nagle (RFC 9293 §3.7.4), Minshall's variant as in Linux:
+		 * hold a short segment while an earlier short one is
+		 * unacknowledged — unless the app turned it off or closed
+		 * (the last piece goes with the FIN).
+		 */
+		if (n && n < mss && !fin && !(c->flags & TF_NODELAY) &&
+		    seq_gt(c->snd_sml, c->snd_una))
 			break;
 		o = core_out_get(core);
 		if (!o)
@@ -279,6 +390,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		}
 		c->snd_nxt += n + fin;
 		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
+		if (n < mss)
+			c->snd_sml = c->snd_nxt;
 		if (fin && !(c->flags & TF_FIN_SENT)) {
 			c->flags |= TF_FIN_SENT;
 			/* RFC 9293 §3.10.4 CLOSE. */
@@ -286,7 +399,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 					   ? TCPS_LAST_ACK
 					   : TCPS_FIN_WAIT_1;
 		}
-		c->flags &= ~(TF_ACK_NOW | TF_PROBE);
+		c->flags &= ~TF_PROBE;
 		tcp_emit(core, o, &s, n);
 		/* RFC 6298 (5.1): start the timer when data goes out with
 		 * none outstanding — which also retires a persist deadline
@@ -297,19 +410,27 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 			break;
 	}
 
-	if (c->flags & (TF_ACK_NOW | TF_PROBE)) {
-		/* A zero-window probe is an ACK one below SND.UNA: the peer
-		 * answers with its current window (RFC 9293 §3.8.6.1; the
-		 * keep-alive form, which carries no data to lose). */
-		uint32_t seq = c->flags & TF_PROBE ? c->snd_una - 1
-						   : c->snd_nxt;
-		o = core_out_get(core);
-		if (!o)
+	if (c->flags & TF_PROBE) {
+		/* A zero-window or keep-alive probe: an ACK one below
+		 * SND.UNA, which the peer must answer with its window (RFC
+		 * 9293 §3.8.6.1; the keep-alive form carries no data to
+		 * lose). */
+		if (!send_ack(core, c, c->snd_una - 1))
 			return false;
-		spec_for(core, c, &s, seq, TCP_ACK);
-		c->flags &= ~(TF_ACK_NOW | TF_PROBE);
-		tcp_emit(core, o, &s, 0);
 	}
+	if (c->flags & TF_DACK) {
+		/* RFC 9293 §3.8.6.3: ACK at least every second full-sized
+		 * segment; otherwise wait up to the delayed-ACK time for
+		 * data to carry it. */
+		if (c->rcv_unacked >= 2u * core->mss || !core->cfg.delack_ns) {
+			c->flags |= TF_ACK_NOW;
+		} else if (!c->dack_at) {
+			c->dack_at = core->now + core->cfg.delack_ns;
+			theap_update(core, c);
+		}
+	}
+	if ((c->flags & TF_ACK_NOW) && !send_ack(core, c, c->snd_nxt))
+		return false;
 	/* Data waits on a zero window with nothing in flight: the persist
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
 	if (c->snd_una == c->snd_max && !c->rto_at &&

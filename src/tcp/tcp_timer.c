@@ -1,7 +1,8 @@
 /*
- * tcp_timer.c — what a connection does when its deadline passes: the
+ * tcp_timer.c — what a connection does when a deadline passes: the
  * retransmission timeout (RFC 6298), the persist probe for a zero window
- * (RFC 9293 §3.8.6.1) and the end of TIME-WAIT (§3.6.1).
+ * (RFC 9293 §3.8.6.1), the delayed ACK (§3.8.6.3), keep-alive (§3.8.4)
+ * and the end of TIME-WAIT (§3.6.1).
  *
  * Retransmission is go-back-N from SND.UNA for now: loss recovery proper
  * (fast retransmit, SACK, congestion control) comes with a later issue.
@@ -35,26 +36,49 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt)
 	c->rto_ns = MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns);
 }
 
-void tcp_timer_fire(struct core *core, struct tcp_conn *c)
+void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
 {
-	uint64_t now = core->now;
+	c->ka_sent = 0;
+	c->ka_at = core->now + (uint64_t)c->ka_idle_ms * 1000000;
+	theap_update(core, c);
+}
 
-	if (c->tw_at && c->tw_at <= now) {
-		c->tw_at = 0;
-		core_conn_close(core, c, 0);
-		return;
-	}
-	if (!c->rto_at || c->rto_at > now) {
-		theap_update(core, c);
-		return;
-	}
-	c->rto_at = 0;
-	if (++c->retries > core->cfg.max_retries) {
-		/* Give up: the app learns ETIMEDOUT, the peer gets a RST. */
+/* RFC 9293 §3.8.4 / RFC 1122 §4.2.3.6: after the idle time, probe every
+ * interval; after `probes` unanswered ones the peer is gone. true when
+ * the connection was closed. */
+static bool keepalive_fire(struct core *core, struct tcp_conn *c)
+{
+	c->ka_at = 0;
+	if (!(c->flags & TF_KEEPALIVE) ||
+	    (c->state != TCPS_ESTABLISHED && c->state != TCPS_CLOSE_WAIT))
+		return false;
+	if (c->ka_sent >= c->ka_probes) {
 		c->flags |= TF_SEND_RST;
 		tcp_output(core, c);
 		core_conn_close(core, c, -ETIMEDOUT);
-		return;
+		return true;
+	}
+	c->ka_sent++;
+	c->flags |= TF_PROBE;
+	c->ka_at = core->now + (uint64_t)c->ka_intvl_ms * 1000000;
+	core_schedule(core, c);
+	return false;
+}
+
+/* The retransmission (or persist) timeout. true when the connection was
+ * closed. */
+static bool rto_fire(struct core *core, struct tcp_conn *c)
+{
+	c->rto_at = 0;
+	if (++c->retries > core->cfg.max_retries) {
+		/* Give up: the app learns ETIMEDOUT, the peer gets a RST
+		 * (none for a SYN that was never answered). */
+		if (c->state != TCPS_SYN_SENT) {
+			c->flags |= TF_SEND_RST;
+			tcp_output(core, c);
+		}
+		core_conn_close(core, c, -ETIMEDOUT);
+		return true;
 	}
 	/* (5.5) back off, (5.6) restart; Karn: the timed segment is void. */
 	c->rto_ns = MIN(c->rto_ns * 2, core->cfg.rto_max_ns);
@@ -66,7 +90,30 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 		/* (5.4) retransmit, from the earliest unacknowledged. */
 		c->snd_nxt = c->snd_una;
 	}
-	c->rto_at = now + c->rto_ns;
-	theap_update(core, c);
+	c->rto_at = core->now + c->rto_ns;
 	core_schedule(core, c);
+	return false;
+}
+
+void tcp_timer_fire(struct core *core, struct tcp_conn *c)
+{
+	uint64_t now = core->now;
+
+	if (c->tw_at && c->tw_at <= now) {
+		c->tw_at = 0;
+		core_conn_close(core, c, 0);
+		return;
+	}
+	if (c->dack_at && c->dack_at <= now) {
+		c->dack_at = 0;
+		if (c->flags & TF_DACK) {
+			c->flags |= TF_ACK_NOW;
+			core_schedule(core, c);
+		}
+	}
+	if (c->ka_at && c->ka_at <= now && keepalive_fire(core, c))
+		return;
+	if (c->rto_at && c->rto_at <= now && rto_fire(core, c))
+		return;
+	theap_update(core, c);
 }

@@ -79,6 +79,15 @@ int tundra_worker_call(struct tundra *t, unsigned worker,
 	return 0;
 }
 
+int tundra_connect(struct tundra *t, unsigned worker, uint32_t raddr,
+		   uint16_t rport, const struct tundra_app *app, void *arg)
+{
+	if (worker >= t->nworkers || !app)
+		return -EINVAL;
+	return core_connect(t->workers[worker].core, raddr, rport, app, arg,
+			    clock_now_ns(), NULL);
+}
+
 unsigned tundra_workers(const struct tundra *t)
 {
 	return t->nworkers;
@@ -122,7 +131,9 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 		.rto_min_ns = 200000000ull, /* Linux's 200 ms */
 		.rto_max_ns = 120000000000ull,
 		.max_retries = 15,
+		.delack_ns = tc->delack_ms * 1000000ull,
 		.worker_id = id,
+		.nworkers = tc->workers,
 	};
 	struct core_env env = {
 		.ctx = w,

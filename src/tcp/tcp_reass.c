@@ -1,0 +1,124 @@
+/*
+ * tcp_reass.c — out-of-order data (RFC 9293 §3.10.7.4 seventh: "segments
+ * with higher beginning sequence numbers SHOULD be held for later
+ * processing").
+ *
+ * Held bytes are written straight into the receive buffer at their offset
+ * past RCV.NXT: the window we advertise never exceeds the free space, so
+ * every acceptable byte has its place and holding costs no extra memory.
+ * Only the ranges are tracked, at most TCP_OOO_MAX of them (the bound on
+ * per-connection reassembly state); a segment that would need another
+ * range is dropped and counted. The ranges are the SACK blocks of our ACKs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_priv.h"
+#include "tcp/tcp_seq.h"
+
+enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
+				  uint32_t seq, const uint8_t *data,
+				  uint32_t len, bool fin)
+{
+	struct tcp_ooo *o = c->ooo;
+	uint32_t start = seq, end = seq + len;
+	unsigned i, j;
+
+	if (!o) {
+		o = c->ooo = calloc(1, sizeof(*o));
+		if (!o)
+			return DROP_TCP_NO_MEMORY;
+	}
+	if (fin) {
+		o->has_fin = true;
+		o->fin_seq = end;
+	}
+	if (!len)
+		return DROP_NONE;
+	(void)core;
+	bbuf_put_at(&c->rcvbuf, seq - c->rcv_nxt, data, len);
+
+	/* Merge with every range it overlaps or touches. */
+	for (i = 0; i < o->n && seq_lt(o->blk[i].end, start); i++)
+		;
+	for (j = i; j < o->n && seq_leq(o->blk[j].start, end); j++) {
+		start = seq_min(start, o->blk[j].start);
+		end = seq_max(end, o->blk[j].end);
+	}
+	if (j == i) {
+		/* A new range at index i. */
+		if (o->n == TCP_OOO_MAX)
+			return DROP_TCP_OOO_FULL;
+		memmove(&o->blk[i + 1], &o->blk[i],
+			(o->n - i) * sizeof(o->blk[0]));
+		o->n++;
+	} else if (j > i + 1) {
+		memmove(&o->blk[i + 1], &o->blk[j],
+			(o->n - j) * sizeof(o->blk[0]));
+		o->n -= j - i - 1;
+	}
+	o->blk[i].start = start;
+	o->blk[i].end = end;
+	o->blk[i].stamp = ++o->stamp;
+	return DROP_NONE;
+}
+
+bool tcp_reass_advance(struct tcp_conn *c)
+{
+	struct tcp_ooo *o = c->ooo;
+	bool fin;
+
+	if (!o)
+		return false;
+	while (o->n && seq_leq(o->blk[0].start, c->rcv_nxt)) {
+		if (seq_gt(o->blk[0].end, c->rcv_nxt)) {
+			uint32_t d = o->blk[0].end - c->rcv_nxt;
+
+			c->rcvbuf.len += d;
+			c->rcv_nxt += d;
+			c->bytes_received += d;
+			c->rcv_unacked += d;
+		}
+		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));
+		o->n--;
+	}
+	fin = o->has_fin && o->fin_seq == c->rcv_nxt;
+	if (!o->n && (!o->has_fin || fin)) {
+		free(o);
+		c->ooo = NULL;
+	}
+	return fin;
+}
+
+void tcp_reass_free(struct tcp_conn *c)
+{
+	free(c->ooo);
+	c->ooo = NULL;
+}
+
+unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
+			 unsigned max)
+{
+	const struct tcp_ooo *o = c->ooo;
+	unsigned n = 0;
+	uint32_t below = UINT32_MAX;
+
+	if (!o)
+		return 0;
+	/* RFC 2018 §4: the first block holds the most recent segment, then
+	 * the others, most recent first. */
+	while (n < max && n < o->n) {
+		unsigned best = o->n;
+		for (unsigned i = 0; i < o->n; i++)
+			if (o->blk[i].stamp < below &&
+			    (best == o->n || o->blk[i].stamp > o->blk[best].stamp))
+				best = i;
+		if (best == o->n)
+			break;
+		out[n][0] = o->blk[best].start;
+		out[n][1] = o->blk[best].end;
+		below = o->blk[best].stamp;
+		n++;
+	}
+	return n;
+}
