@@ -85,18 +85,18 @@ enum {
 /* i_errno values sent after SERVER_ERROR: iperf_api.h's "test errors",
  * numbered the same since 3.0 (the parameter errors below 100 are not). */
 enum {
-	IE_RECVCOOKIE = 106,    /* "unable to receive cookie at server" */
-	IE_RECVPARAMS = 114,    /* "unable to receive parameters from client" */
-	IE_PACKAGERESULTS = 115,/* "unable to package results" */
-	IE_RECVRESULTS = 117,   /* "unable to receive results" */
-	IE_PROTOCOL = 131,      /* "protocol does not exist" */
+	IE_RECVCOOKIE = 106, /* "unable to receive cookie at server" */
+	IE_RECVPARAMS = 114, /* "unable to receive parameters from client" */
+	IE_PACKAGERESULTS = 115, /* "unable to package results" */
+	IE_RECVRESULTS = 117,	 /* "unable to receive results" */
+	IE_PROTOCOL = 131,	 /* "protocol does not exist" */
 };
 
-#define IP3_COOKIE_SIZE 37          /* iperf.h COOKIE_SIZE, NUL included */
-#define IP3_MAX_STREAMS 128         /* iperf.h MAX_STREAMS (per direction) */
+#define IP3_COOKIE_SIZE 37	    /* iperf.h COOKIE_SIZE, NUL included */
+#define IP3_MAX_STREAMS 128	    /* iperf.h MAX_STREAMS (per direction) */
 #define IP3_MAX_BLOCKSIZE (1 << 20) /* iperf.h MAX_BLOCKSIZE */
-#define IP3_MAX_TIME 86400          /* iperf.h MAX_TIME */
-#define IP3_MAX_OMIT 600            /* iperf.h MAX_OMIT_TIME */
+#define IP3_MAX_TIME 86400	    /* iperf.h MAX_TIME */
+#define IP3_MAX_OMIT 600	    /* iperf.h MAX_OMIT_TIME */
 /* Our own bound on a JSON message (parameters, results). The real server
  * calloc()s whatever length the peer announces. */
 #define IP3_MAX_JSON (64 * 1024)
@@ -107,7 +107,7 @@ enum {
 	T_CREATE,  /* accepting data streams */
 	T_RUNNING, /* TEST_RUNNING sent */
 	T_ENDED,   /* TEST_END received; results being exchanged */
-	T_DONE,    /* finished or torn down; the server is free again */
+	T_DONE,	   /* finished or torn down; the server is free again */
 };
 
 /* What a connection on port 5201 is: app_data[1]; app_data[0] points to
@@ -130,7 +130,7 @@ struct ip3_test;
 struct ip3_stream {
 	/* Set by the control worker before T_CREATE is published. */
 	struct ip3_test *test;
-	int id;      /* iperf3 stream id: 1, 3, 4, 5, ... (iperf_add_stream) */
+	int id;	     /* iperf3 stream id: 1, 3, 4, 5, ... (iperf_add_stream) */
 	bool sender; /* this server sends on it */
 	/* The stream's worker only. */
 	struct tundra_conn *conn; /* NULL once closed */
@@ -139,7 +139,7 @@ struct ip3_stream {
 	/* Written under srv->lock at attach. */
 	unsigned worker;
 	/* Shared. */
-	_Atomic uint64_t bytes;     /* = local, published per callback */
+	_Atomic uint64_t bytes;	    /* = local, published per callback */
 	_Atomic uint64_t omit_base; /* bytes when the omit period ended */
 	_Atomic bool omit_done;
 	_Atomic bool alive; /* conn open */
@@ -174,6 +174,7 @@ struct ip3_test {
 	unsigned ctl_worker;
 	int cst;
 	uint8_t hdr[IP3_COOKIE_SIZE];
+	unsigned hgot;
 	char *jbuf;
 	uint32_t jlen, jgot;
 	uint8_t *out;
@@ -189,7 +190,7 @@ struct iperf3_server {
 	FILE *log;
 	pthread_mutex_t lock;
 	struct ip3_test *active; /* the test being served, or NULL */
-	struct ip3_test *tests;  /* every test still referenced */
+	struct ip3_test *tests;	 /* every test still referenced */
 	unsigned ntests;
 };
 
@@ -203,8 +204,8 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-__attribute__((format(printf, 2, 3))) static void
-ip3_log(struct ip3_test *t, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void ip3_log(struct ip3_test *t,
+							  const char *fmt, ...)
 {
 	FILE *f = t->srv->log;
 	va_list ap;
@@ -279,6 +280,32 @@ static void call_stream_abort(void *arg)
 	test_unref(t);
 }
 
+/* TEST_END: close our direction of every stream (a FIN after what is
+ * queued). The real server closes its stream sockets here
+ * (iperf_handle_message_server, TEST_END), and a -R client needs it: it
+ * switches its sockets back to blocking and drains them until EOF before
+ * it reads EXCHANGE_RESULTS. What the client still sends is consumed
+ * until its own FIN. */
+static void call_stream_stop(void *arg)
+{
+	struct ip3_stream *s = arg;
+	struct ip3_test *t = s->test;
+
+	if (s->conn)
+		tundra_conn_close(s->conn);
+	test_unref(t);
+}
+
+/* Post fn for every stream still open. Control worker. */
+static void post_streams(struct ip3_test *t, void (*fn)(void *))
+{
+	pthread_mutex_lock(&t->srv->lock);
+	for (unsigned i = 0; i < t->nattached; i++)
+		if (atomic_load(&t->streams[i].alive))
+			post(t, t->streams[i].worker, fn, &t->streams[i]);
+	pthread_mutex_unlock(&t->srv->lock);
+}
+
 /* Ends the test: the server takes the next client. abort_streams: reset
  * the data connections still open (an abnormal end; iperf3's
  * cleanup_server closes them too). Control worker only. */
@@ -296,12 +323,9 @@ static void test_teardown(struct ip3_test *t, bool abort_streams)
 			drop_slot = true;
 		}
 	}
-	if (abort_streams)
-		for (unsigned i = 0; i < t->nattached; i++)
-			if (atomic_load(&t->streams[i].alive))
-				post(t, t->streams[i].worker,
-				     call_stream_abort, &t->streams[i]);
 	pthread_mutex_unlock(&srv->lock);
+	if (abort_streams)
+		post_streams(t, call_stream_abort);
 	if (drop_slot)
 		test_unref(t); /* the caller's connection still holds one */
 }
@@ -514,18 +538,35 @@ static bool cookie_ok(const uint8_t *ck)
 }
 
 /* A connection that came in during CREATE_STREAMS: its cookie decides
- * (iperf_tcp_accept: a stranger's cookie gets ACCESS_DENIED). */
+ * (iperf_tcp_accept: a stranger's cookie gets ACCESS_DENIED). The bytes
+ * are compared as they come (app_data[1] >> 8 counts them), so nothing
+ * stays unread and a peer that stops short and sends FIN is seen. */
 static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 {
 	struct iperf3_server *srv = t->srv;
 	uint64_t *ad = tundra_conn_app_data(c);
-	uint8_t ck[IP3_COOKIE_SIZE];
+	unsigned got = (unsigned)(ad[1] >> 8);
+	uint8_t part[IP3_COOKIE_SIZE];
 	struct iovec iov[2];
 	struct ip3_stream *s = NULL;
 	bool ready = false;
 	size_t n = tundra_conn_peek(c, iov);
+	size_t take = MIN(n, (size_t)(IP3_COOKIE_SIZE - got));
 
-	if (n < IP3_COOKIE_SIZE) {
+	if (take) {
+		iov_copy(iov, part, take);
+		tundra_conn_consume(c, take);
+		/* t->cookie was set before T_CREATE, which this connection
+		 * saw under the lock when it was accepted. */
+		if (memcmp(part, t->cookie + got, take)) {
+			deny(c);
+			test_unref(t);
+			return;
+		}
+		got += (unsigned)take;
+		ad[1] = K_PENDING | (uint64_t)got << 8;
+	}
+	if (got < IP3_COOKIE_SIZE) {
 		if (tundra_conn_eof(c)) {
 			ad[1] = K_NONE;
 			tundra_conn_close(c);
@@ -533,13 +574,10 @@ static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 		}
 		return;
 	}
-	iov_copy(iov, ck, sizeof(ck));
-	tundra_conn_consume(c, sizeof(ck));
 
 	pthread_mutex_lock(&srv->lock);
-	if (cookie_ok(ck) &&
-	    atomic_load_explicit(&t->state, memory_order_relaxed) == T_CREATE &&
-	    !memcmp(ck, t->cookie, sizeof(ck)) && t->nattached < t->nexpected) {
+	if (atomic_load_explicit(&t->state, memory_order_relaxed) == T_CREATE &&
+	    t->nattached < t->nexpected) {
 		s = &t->streams[t->nattached++];
 		s->conn = c;
 		s->worker = tundra_conn_worker(c);
@@ -549,7 +587,7 @@ static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 	pthread_mutex_unlock(&srv->lock);
 
 	if (!s) {
-		deny(c);
+		deny(c); /* too late, or one stream too many */
 		test_unref(t);
 		return;
 	}
@@ -562,8 +600,8 @@ static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 
 /* ---- control connection: input --------------------------------------- */
 
-static bool json_num(const cJSON *j, const char *name, double min,
-		     double max, double *v)
+static bool json_num(const cJSON *j, const char *name, double min, double max,
+		     double *v)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, name);
 
@@ -588,7 +626,8 @@ static void handle_params(struct ip3_test *t, cJSON *j)
 	bool ok;
 
 	if (!cJSON_IsObject(j)) {
-		ctl_fail(t, IE_RECVPARAMS, EINVAL, "parameters are not a JSON object");
+		ctl_fail(t, IE_RECVPARAMS, EINVAL,
+			 "parameters are not a JSON object");
 		return;
 	}
 	/* Only TCP: tundra has no UDP or SCTP. The real server answers a
@@ -597,9 +636,9 @@ static void handle_params(struct ip3_test *t, cJSON *j)
 	if (cJSON_GetObjectItemCaseSensitive(j, "udp") ||
 	    cJSON_GetObjectItemCaseSensitive(j, "sctp")) {
 		ctl_fail(t, IE_PROTOCOL, EPROTONOSUPPORT,
-			 cJSON_GetObjectItemCaseSensitive(j, "udp")
-				 ? "UDP is not supported"
-				 : "SCTP is not supported");
+			 cJSON_GetObjectItemCaseSensitive(j, "udp") ?
+				 "UDP is not supported" :
+				 "SCTP is not supported");
 		return;
 	}
 	ok = json_num(j, "parallel", 1, IP3_MAX_STREAMS, &parallel) &&
@@ -621,8 +660,8 @@ static void handle_params(struct ip3_test *t, cJSON *j)
 	t->duration = (unsigned)dur;
 	t->blksize = (unsigned)len;
 	t->nexpected = t->parallel * (t->bidir ? 2 : 1);
-	t->streams = aligned_alloc(CACHELINE,
-				   t->nexpected * sizeof(*t->streams));
+	t->streams =
+		aligned_alloc(CACHELINE, t->nexpected * sizeof(*t->streams));
 	if (!t->streams) {
 		ctl_fail(t, IE_RECVPARAMS, ENOMEM, "out of memory");
 		return;
@@ -664,14 +703,15 @@ static void call_streams_ready(void *arg)
 		pthread_mutex_unlock(&srv->lock);
 		ctl_send_state(t, IP3_TEST_START);
 		ctl_send_state(t, IP3_TEST_RUNNING);
-		ip3_log(t, "running: %s, %u stream%s, from a client "
-			   "asking for %u s (omit %u s)",
+		ip3_log(t,
+			"running: %s, %u stream%s, from a client "
+			"asking for %u s (omit %u s)",
 			mode_name(t), t->nexpected, t->nexpected > 1 ? "s" : "",
 			t->duration, t->omit);
 		for (unsigned i = 0; i < t->nexpected; i++)
 			if (t->streams[i].sender)
-				post(t, t->streams[i].worker,
-				     call_stream_start, &t->streams[i]);
+				post(t, t->streams[i].worker, call_stream_start,
+				     &t->streams[i]);
 	}
 	test_unref(t);
 }
@@ -694,19 +734,20 @@ static void handle_test_end(struct ip3_test *t)
 	pthread_mutex_unlock(&t->srv->lock);
 	for (unsigned i = 0; i < t->nexpected; i++) {
 		struct ip3_stream *s = &t->streams[i];
-		uint64_t b = atomic_load_explicit(&s->bytes,
-						  memory_order_relaxed);
+		uint64_t b =
+			atomic_load_explicit(&s->bytes, memory_order_relaxed);
 		uint64_t base = 0;
 
 		if (t->omit)
 			base = atomic_load_explicit(&s->omit_done,
-						    memory_order_acquire)
-				       ? atomic_load_explicit(
-						 &s->omit_base,
-						 memory_order_relaxed)
-				       : b;
+						    memory_order_acquire) ?
+				       atomic_load_explicit(
+					       &s->omit_base,
+					       memory_order_relaxed) :
+				       b;
 		s->final = b - MIN(base, b);
 	}
+	post_streams(t, call_stream_stop);
 	/* cpu_util(): process user+system time over wall time, percent. */
 	getrusage(RUSAGE_SELF, &ru);
 	wall = (double)(t->end_ns - t->start_ns) / 1e9;
@@ -741,7 +782,8 @@ static void handle_results(struct ip3_test *t, cJSON *client)
 	bool ok;
 
 	if (!cJSON_IsObject(client) ||
-	    !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(client, "streams"))) {
+	    !cJSON_IsArray(
+		    cJSON_GetObjectItemCaseSensitive(client, "streams"))) {
 		ctl_fail(t, IE_RECVRESULTS, EINVAL,
 			 "client results are not a JSON object with streams");
 		return;
@@ -839,9 +881,11 @@ static void json_done(struct ip3_test *t)
 	t->jbuf = NULL;
 	if (!j) {
 		if (cst == C_PARAM_JSON)
-			ctl_fail(t, IE_RECVPARAMS, EINVAL, "invalid parameter JSON");
+			ctl_fail(t, IE_RECVPARAMS, EINVAL,
+				 "invalid parameter JSON");
 		else
-			ctl_fail(t, IE_RECVRESULTS, EINVAL, "invalid results JSON");
+			ctl_fail(t, IE_RECVRESULTS, EINVAL,
+				 "invalid results JSON");
 		return;
 	}
 	if (cst == C_PARAM_JSON)
@@ -862,7 +906,8 @@ static void json_start(struct ip3_test *t, const uint8_t *hdr, int next)
 
 		snprintf(why, sizeof(why), "JSON length %" PRIu32 " (limit %d)",
 			 len, IP3_MAX_JSON);
-		ctl_fail(t, next == C_PARAM_JSON ? IE_RECVPARAMS : IE_RECVRESULTS,
+		ctl_fail(t,
+			 next == C_PARAM_JSON ? IE_RECVPARAMS : IE_RECVRESULTS,
 			 EMSGSIZE, why);
 		return;
 	}
@@ -897,13 +942,19 @@ static void ctl_readable(struct tundra_conn *c, struct ip3_test *t)
 				json_done(t);
 			continue;
 		}
-		size_t need = t->cst == C_COOKIE ? IP3_COOKIE_SIZE
-			      : t->cst == C_STATE ? 1
-						  : 4;
-		if (n < need)
-			break;
-		iov_copy(iov, t->hdr, need);
-		tundra_conn_consume(c, need);
+		/* Fixed-size pieces are gathered in t->hdr, so every byte
+		 * is consumed and a FIN after a partial piece shows. */
+		size_t need = t->cst == C_COOKIE ? IP3_COOKIE_SIZE :
+			      t->cst == C_STATE	 ? 1 :
+						   4;
+		size_t take = MIN(n, need - t->hgot);
+
+		iov_copy(iov, t->hdr + t->hgot, take);
+		tundra_conn_consume(c, take);
+		t->hgot += (unsigned)take;
+		if (t->hgot < need)
+			continue;
+		t->hgot = 0;
 		switch (t->cst) {
 		case C_COOKIE:
 			if (!cookie_ok(t->hdr)) {
@@ -1015,7 +1066,7 @@ static void ip3_readable(struct tundra_conn *c)
 	uint64_t *ad = tundra_conn_app_data(c);
 	struct iovec iov[2];
 
-	switch (ad[1]) {
+	switch (ad[1] & 0xff) {
 	case K_STREAM:
 		stream_readable(c, (struct ip3_stream *)(uintptr_t)ad[0]);
 		break;
@@ -1053,7 +1104,7 @@ static void ip3_closed(struct tundra_conn *c, int err)
 	struct ip3_test *t;
 	struct ip3_stream *s;
 
-	switch (ad[1]) {
+	switch (ad[1] & 0xff) {
 	case K_STREAM:
 		s = (struct ip3_stream *)(uintptr_t)ad[0];
 		s->conn = NULL;
@@ -1066,12 +1117,15 @@ static void ip3_closed(struct tundra_conn *c, int err)
 	case K_CTRL:
 		t = (struct ip3_test *)(uintptr_t)ad[0];
 		t->ctl = NULL;
-		if (!t->torn)
+		/* Mid-test: end it and reset its streams. After a normal
+		 * end the streams were half-closed at TEST_END and finish
+		 * on their own (the client's kernel may still be sending
+		 * what the client wrote before TEST_END). */
+		if (!t->torn) {
 			ip3_log(t, "ended: control connection %s",
 				err ? strerror(-err) : "closed");
-		/* Ends the test if it was still on; resets the streams the
-		 * client left open. */
-		test_teardown(t, true);
+			test_teardown(t, true);
+		}
 		test_unref(t);
 		break;
 	default:

@@ -28,16 +28,19 @@ size_t tundra_conn_peek(struct tundra_conn *tc, struct iovec iov[2])
 void tundra_conn_consume(struct tundra_conn *tc, size_t n)
 {
 	struct tcp_conn *c = C(tc);
-	uint32_t before = c->rcv_adv;
+	uint32_t before = c->rcv_adv - c->rcv_nxt, after;
 
 	n = MIN(n, c->rcvbuf.len);
 	if (!n)
 		return;
 	bbuf_drop(&c->rcvbuf, (uint32_t)n);
-	/* A window update goes out when the right edge moves far enough
-	 * (receiver SWS avoidance, in tcp_rcv_window). */
-	tcp_rcv_window(c->core, c);
-	if (c->rcv_adv != before && !(c->flags & TF_DEAD)) {
+	/* The right edge moves when it can move far enough (receiver SWS
+	 * avoidance, in tcp_rcv_window). That is worth an ACK of its own
+	 * only when the window at least doubled — it had closed, or nearly
+	 * (as Linux's tcp_cleanup_rbuf); otherwise the next ACK carries
+	 * it, and delayed ACKs stay delayed. */
+	after = tcp_rcv_window(c->core, c);
+	if (after >= 2 * before && after > before && !(c->flags & TF_DEAD)) {
 		c->flags |= TF_ACK_NOW;
 		core_schedule(c->core, c);
 	}

@@ -213,9 +213,7 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 	return c;
 }
 
-/* The first window we offer: the whole buffer, as far as the window
- * field reaches; it only grows from here. */
-static void set_first_window(struct core *core, struct tcp_conn *c)
+void tcp_set_first_window(struct core *core, struct tcp_conn *c)
 {
 	c->rcv_adv = c->rcv_nxt +
 		     MIN(core->rcvbuf_cap, c->flags & TF_WSCALE
@@ -238,7 +236,7 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
 	c->snd_wl1 = seg->seq;
 	tcp_syn_options(core, c, seg);
-	set_first_window(core, c);
+	tcp_set_first_window(core, c);
 	ctab_insert(core, c);
 	return c;
 }

@@ -89,6 +89,10 @@ void tcp_rearm_rto(struct core *core, struct tcp_conn *c);
 void tcp_syn_options(struct core *core, struct tcp_conn *c,
 		     const struct tcp_seg *seg);
 
+/* The first window we offer, once RCV.NXT is known: the whole buffer, as
+ * far as the window field reaches; it only grows from there. */
+void tcp_set_first_window(struct core *core, struct tcp_conn *c);
+
 /* Our timestamp clock (RFC 7323 §5.4): milliseconds, offset per
  * connection so it tells nothing about uptime. */
 static inline uint32_t tcp_ts_now(const struct core *core,

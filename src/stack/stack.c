@@ -173,6 +173,7 @@ void tundra_stop(struct tundra *t)
 		pthread_join(w->thread, NULL);
 		w->started = false;
 	}
+	sock_stack_stop(t);
 	atomic_store(&t->stop_tx, true);
 	if (t->tx_started) {
 		(void)!write(t->tx_wake.efd, &one, sizeof(one));
@@ -188,6 +189,7 @@ void tundra_destroy(struct tundra *t)
 	tundra_stop(t);
 	for (unsigned i = 0; i < t->nworkers; i++)
 		worker_fini(&t->workers[i]);
+	sock_stack_destroy(t);
 	free(t->workers);
 	listeners_destroy(t->listeners);
 	pkt_pool_destroy(&t->pool);

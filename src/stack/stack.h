@@ -90,6 +90,9 @@ struct tundra {
 	struct tx_stats tx;
 
 	_Atomic bool stop_rx, stop_workers, stop_tx;
+
+	/* The thread API's state (src/api/socket.c), made on first use. */
+	struct sock_stack *_Atomic socks;
 };
 
 uint64_t clock_now_ns(void);
@@ -98,6 +101,12 @@ uint64_t clock_now_ns(void);
 int worker_init(struct tundra *t, struct worker *w, unsigned id);
 void worker_fini(struct worker *w);
 void *worker_main(void *arg);
+
+/* api/socket.c: tundra_stop() (after the workers are joined) wakes every
+ * app thread blocked on a socket; tundra_destroy() (after the cores are
+ * freed) frees the sockets that are left. */
+void sock_stack_stop(struct tundra *t);
+void sock_stack_destroy(struct tundra *t);
 
 /* rx.c, tx.c */
 void *rx_main(void *arg);

@@ -116,6 +116,10 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 	if (seq_gt(ack, c->snd_una)) {
 		c->bytes_acked += ack - c->snd_una;
 		c->snd_una = ack;
+		/* Keep the Nagle mark within reach of the sequence
+		 * helpers: once acknowledged it only needs to trail. */
+		if (seq_lt(c->snd_sml, ack))
+			c->snd_sml = ack;
 		tcp_sndbuf_release(core, c);
 		if ((c->flags & TF_TS) && seg->opts.has_ts &&
 		    seg->opts.tsecr) {
@@ -274,6 +278,7 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 	c->rcv_nxt = seg->seq + 1;
 	c->last_ack_sent = c->rcv_nxt;
 	tcp_syn_options(core, c, seg);
+	tcp_set_first_window(core, c);
 	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
 	c->snd_wl1 = seg->seq;
 	c->snd_wl2 = seg->ack;
@@ -288,7 +293,8 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 		}
 		tcp_rearm_rto(core, c);
 		c->flags |= TF_ACK_NOW;
-		tcp_established(core, c);
+		if (!tcp_established(core, c))
+			return; /* the app refused: aborted and gone */
 	} else {
 		/* Simultaneous open (§3.5 figure 8): SYN-RECEIVED, and our
 		 * SYN goes again with an ACK: <SEQ=ISS><ACK=RCV.NXT>. */
@@ -404,6 +410,13 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		 * TIME-WAIT the connection just goes; elsewhere the app is
 		 * told it was reset. */
 		stat_add(core->stats.conns_reset, 1);
+		/* RFC 9293 §3.10.7.4 second: in SYN-RECEIVED from an active
+		 * (simultaneous) open the user learns "connection
+		 * refused". */
+		if (c->state == TCPS_SYN_RECEIVED && (c->flags & TF_ACTIVE)) {
+			core_conn_close(core, c, -ECONNREFUSED);
+			return;
+		}
 		switch (c->state) {
 		case TCPS_SYN_RECEIVED:
 		case TCPS_CLOSING:

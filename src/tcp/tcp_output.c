@@ -166,6 +166,10 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 		c->last_ack_sent = c->rcv_nxt;
 		c->rcv_unacked = 0;
 		c->flags &= ~(TF_ACK_NOW | TF_DACK);
+		if (c->dack_at) {
+			c->dack_at = 0; /* the delayed ACK just went */
+			theap_update(core, c);
+		}
 	}
 }
 
@@ -358,10 +362,13 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		 * Nagle (RFC 9293 §3.7.4), Minshall's variant as in Linux:
 		 * hold a short segment while an earlier short one is
 		 * unacknowledged — unless the app turned it off or closed
-		 * (the last piece goes with the FIN).
+		 * (the last piece goes with the FIN), or this is a
+		 * retransmission (SND.NXT rewound below that segment: as
+		 * Linux's tcp_minshall_check).
 		 */
 		if (n && n < mss && !fin && !(c->flags & TF_NODELAY) &&
-		    seq_gt(c->snd_sml, c->snd_una))
+		    seq_gt(c->snd_sml, c->snd_una) &&
+		    seq_leq(c->snd_sml, c->snd_nxt))
 			break;
 		o = core_out_get(core);
 		if (!o)
@@ -418,11 +425,12 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (!send_ack(core, c, c->snd_una - 1))
 			return false;
 	}
-	if (c->flags & TF_DACK) {
+	if ((c->flags & TF_DACK) && !(c->flags & TF_ACK_NOW)) {
 		/* RFC 9293 §3.8.6.3: ACK at least every second full-sized
 		 * segment; otherwise wait up to the delayed-ACK time for
 		 * data to carry it. */
-		if (c->rcv_unacked >= 2u * core->mss || !core->cfg.delack_ns) {
+		if (c->rcv_unacked >= 2u * (core->mss - c->opt_len) ||
+		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
 		} else if (!c->dack_at) {
 			c->dack_at = core->now + core->cfg.delack_ns;

@@ -11,7 +11,16 @@
  *     that descriptor lifetimes can be tested; a held descriptor's payload
  *     is compared with its send-time copy when it is completed;
  *   - listeners: 7 echo, 9 discard, 19 source, TAPP_PORT the test app;
- *   - a peer at 10.0.0.1 that builds valid IPv4 + TCP segments.
+ *   - a peer at 10.0.0.1 that builds valid IPv4 + TCP segments, offering
+ *     SACK-permitted and timestamps when asked (struct syn_cfg; with
+ *     timestamps every segment it sends carries its clock, ts_base + now
+ *     in ms, and echoes p->ts_ecr), or answering our own SYN (our_connect,
+ *     peer_syn_ack_in);
+ *   - SACK blocks of our ACKs, which tcp_parse skips, read from the raw
+ *     options (sack_of, expect_sack);
+ *   - the core delays ACKs by 40 ms (expect_dack: none before, one then;
+ *     expect_ack_soon: either) and is worker 3 of 4 (active opens pick
+ *     ports that hash back to it).
  *
  * Time is H->now, advanced by the tests: nothing reads a clock.
  */
@@ -333,7 +342,9 @@ static struct core_config default_config(void)
 		.rto_min_ns = 200 * MS,
 		.rto_max_ns = 120 * SEC,
 		.max_retries = 5,
+		.delack_ns = 40 * MS,
 		.worker_id = 3,
+		.nworkers = 4,
 	};
 
 	for (int i = 0; i < 16; i++) {
@@ -502,6 +513,11 @@ struct peer {
 	uint16_t mss;   /* MSS tundra announced */
 	bool ws;        /* tundra answered with window scale */
 	uint8_t our_ws; /* ... this shift */
+	/* RFC 7323, when the peer's SYN offered timestamps: every segment
+	 * peer_in builds carries NOP NOP TS(ts_base + now in ms, ts_ecr). */
+	bool ts;
+	uint32_t ts_base;
+	uint32_t ts_ecr; /* what the peer echoes (set from tundra's TSval) */
 };
 
 static size_t build_tcp(uint8_t *buf, uint16_t sport, uint16_t dport,
@@ -571,11 +587,39 @@ static void advance(uint64_t d)
 }
 
 /* A segment from p at p->nxt acking p->ack, no flush; p->nxt advances. */
+static uint32_t peer_tsval(const struct peer *p)
+{
+	return p->ts_base + (uint32_t)(H->now / MS);
+}
+
+/* NOP NOP TS(val, ecr) into o (12 bytes). */
+static size_t put_ts_opt(uint8_t *o, uint32_t val, uint32_t ecr)
+{
+	o[0] = TCPOPT_NOP;
+	o[1] = TCPOPT_NOP;
+	o[2] = TCPOPT_TIMESTAMP;
+	o[3] = 10;
+	put32(o + 4, val);
+	put32(o + 8, ecr);
+	return 12;
+}
+
+/* A segment from p at seq (not necessarily p->nxt), acking p->ack, with
+ * p's timestamp when in use; no flush, p->nxt unchanged. */
+static void peer_raw(struct peer *p, uint32_t seq, uint8_t flags,
+		     const void *data, size_t len)
+{
+	uint8_t o[12];
+	size_t n = p->ts ? put_ts_opt(o, peer_tsval(p), p->ts_ecr) : 0;
+
+	raw_in(p->sport, p->dport, seq, p->ack, flags, p->wnd, o, n, data,
+	       len);
+}
+
 static void peer_in(struct peer *p, uint8_t flags, const void *data,
 		    size_t len)
 {
-	raw_in(p->sport, p->dport, p->nxt, p->ack, flags, p->wnd, NULL, 0,
-	       data, len);
+	peer_raw(p, p->nxt, flags, data, len);
 	p->nxt += (uint32_t)len + !!(flags & TCP_SYN) + !!(flags & TCP_FIN);
 }
 
@@ -590,14 +634,13 @@ static void peer_send(struct peer *p, uint8_t flags, const void *data,
 #define OPTS(...) ((const uint8_t[]){__VA_ARGS__}), \
 		  sizeof((const uint8_t[]){__VA_ARGS__})
 
-/* SYN with the given MSS (0: none) and window shift (< 0: none); returns
- * after checking the SYN-ACK, which sets p->iss. */
-static struct pkt *peer_syn(struct peer *p, uint16_t sport, uint16_t dport,
-			    uint32_t isn, uint16_t mss, int ws, uint16_t wnd)
+/* The options of a SYN or SYN-ACK from the peer: MSS (0: none), window
+ * shift (< 0: none), SACK-permitted, timestamps (ts: TSval tsval, TSecr
+ * tsecr). Returns the length. */
+static size_t syn_opts_build(uint8_t *o, uint16_t mss, int ws, bool sack,
+			     bool ts, uint32_t tsval, uint32_t tsecr)
 {
-	uint8_t o[8];
 	size_t n = 0;
-	struct pkt *k;
 
 	if (mss) {
 		o[n++] = TCPOPT_MSS;
@@ -605,19 +648,52 @@ static struct pkt *peer_syn(struct peer *p, uint16_t sport, uint16_t dport,
 		o[n++] = (uint8_t)(mss >> 8);
 		o[n++] = (uint8_t)mss;
 	}
+	if (sack) {
+		o[n++] = TCPOPT_NOP;
+		o[n++] = TCPOPT_NOP;
+		o[n++] = TCPOPT_SACK_PERM;
+		o[n++] = 2;
+	}
+	if (ts)
+		n += put_ts_opt(o + n, tsval, tsecr);
 	if (ws >= 0) {
 		o[n++] = TCPOPT_NOP;
 		o[n++] = TCPOPT_WSCALE;
 		o[n++] = 3;
 		o[n++] = (uint8_t)ws;
 	}
+	return n;
+}
+
+/* A peer SYN offering what opts says; returns after checking the SYN-ACK,
+ * which sets p->iss (and, with timestamps, p->ts_ecr). */
+struct syn_cfg {
+	uint16_t mss;
+	int ws;
+	uint16_t wnd;
+	bool sack;
+	bool ts;
+	uint32_t ts_base; /* the peer's TSval = ts_base + now in ms */
+};
+
+static struct pkt *peer_syn_cfg(struct peer *p, uint16_t sport,
+				uint16_t dport, uint32_t isn,
+				const struct syn_cfg *sc)
+{
+	uint8_t o[40];
+	size_t n;
+	struct pkt *k;
+
 	memset(p, 0, sizeof(*p));
 	p->sport = sport;
 	p->dport = dport;
 	p->isn = isn;
 	p->nxt = isn + 1;
-	p->wnd = wnd;
-	raw_in(sport, dport, isn, 0, TCP_SYN, wnd, o, n, NULL, 0);
+	p->wnd = sc->wnd;
+	p->ts_base = sc->ts_base;
+	n = syn_opts_build(o, sc->mss, sc->ws, sc->sack, sc->ts,
+			   peer_tsval(p), 0);
+	raw_in(sport, dport, isn, 0, TCP_SYN, sc->wnd, o, n, NULL, 0);
 	flush();
 	k = expect_tcp();
 	cr_assert_eq(k->seg.flags, TCP_SYN | TCP_ACK, "SYN-ACK flags %s",
@@ -631,7 +707,27 @@ static struct pkt *peer_syn(struct peer *p, uint16_t sport, uint16_t dport,
 	p->ws = k->seg.opts.has_wscale;
 	p->our_ws = k->seg.opts.wscale;
 	p->mss = k->seg.opts.mss;
+	cr_assert_eq(k->seg.opts.has_ts, sc->ts,
+		     "SYN-ACK timestamps %d, offered %d", k->seg.opts.has_ts,
+		     sc->ts);
+	if (sc->ts) {
+		p->ts = true;
+		p->ts_ecr = k->seg.opts.tsval;
+		cr_assert_eq(k->seg.opts.tsecr, peer_tsval(p),
+			     "SYN-ACK TSecr %u, want the SYN's TSval %u",
+			     k->seg.opts.tsecr, peer_tsval(p));
+	}
 	return k;
+}
+
+/* SYN with the given MSS (0: none) and window shift (< 0: none), no SACK,
+ * no timestamps; returns after checking the SYN-ACK, which sets p->iss. */
+static struct pkt *peer_syn(struct peer *p, uint16_t sport, uint16_t dport,
+			    uint32_t isn, uint16_t mss, int ws, uint16_t wnd)
+{
+	const struct syn_cfg sc = {.mss = mss, .ws = ws, .wnd = wnd};
+
+	return peer_syn_cfg(p, sport, dport, isn, &sc);
 }
 
 /* Full handshake: SYN, SYN-ACK, ACK (window wnd, unscaled on the wire). */
@@ -704,6 +800,152 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 	struct xs x = {seed | 1};
 
 	xs_fill(&x, p, n);
+}
+
+/* ---- options the parser does not keep -------------------------------- */
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The option of this kind in k's header (its kind byte), or NULL. */
+static const uint8_t *opt_find(const struct pkt *k, uint8_t kind)
+{
+	const uint8_t *o = k->ip.l4 + TCP_HDR_LEN;
+	unsigned len = k->seg.hdr_len - TCP_HDR_LEN, i = 0;
+
+	while (i < len) {
+		if (o[i] == TCPOPT_EOL)
+			break;
+		if (o[i] == TCPOPT_NOP) {
+			i++;
+			continue;
+		}
+		cr_assert(i + 1 < len && o[i + 1] >= 2 && i + o[i + 1] <= len,
+			  "tundra sent a malformed option at %u", i);
+		if (o[i] == kind)
+			return o + i;
+		i += o[i + 1];
+	}
+	return NULL;
+}
+
+/* The SACK blocks of k (RFC 2018 §3) into b: their number, or -1 when k
+ * has no SACK option. */
+static int sack_of(const struct pkt *k, uint32_t b[4][2])
+{
+	const uint8_t *o = opt_find(k, TCPOPT_SACK);
+	int n;
+
+	if (!o)
+		return -1;
+	cr_assert_eq((o[1] - 2) % 8, 0, "SACK option length %u", o[1]);
+	n = (o[1] - 2) / 8;
+	cr_assert(n >= 1 && n <= 4, "%d SACK blocks", n);
+	for (int i = 0; i < n; i++) {
+		b[i][0] = be32(o + 2 + 8 * i);
+		b[i][1] = be32(o + 6 + 8 * i);
+	}
+	return n;
+}
+
+/* k carries exactly these SACK blocks, in this order (n 0: none). */
+static void expect_sack_at(int line, const struct pkt *k, int n,
+			   const uint32_t (*want)[2])
+{
+	uint32_t b[4][2];
+	int got = sack_of(k, b);
+
+	if (!n) {
+		cr_assert_eq(got, -1, "line %d: SACK option with %d blocks",
+			     line, got);
+		return;
+	}
+	cr_assert_eq(got, n, "line %d: %d SACK blocks, want %d", line, got, n);
+	for (int i = 0; i < n; i++)
+		cr_assert(b[i][0] == want[i][0] && b[i][1] == want[i][1],
+			  "line %d: SACK block %d is [%u, %u), want [%u, %u)",
+			  line, i, b[i][0], b[i][1], want[i][0], want[i][1]);
+}
+#define expect_sack(k, n, ...)                                              \
+	expect_sack_at(__LINE__, (k), (n), (const uint32_t[][2]){__VA_ARGS__})
+#define expect_no_sack(k) expect_sack_at(__LINE__, (k), 0, NULL)
+
+/* ---- delayed ACKs ---------------------------------------------------- */
+
+/* No ACK now; exactly one, at RCV.NXT = p->nxt, when delack_ns has
+ * passed (RFC 9293 §3.8.6.3). */
+static struct pkt *expect_dack_at(int line, struct peer *p)
+{
+	expect_quiet_at(line);
+	advance(H->cfg.delack_ns - 1);
+	expect_quiet_at(line);
+	advance(1);
+	struct pkt *k = expect_seg(TCP_ACK, p->ack, p->nxt, 0);
+	expect_quiet_at(line);
+	return k;
+}
+#define expect_dack(p) expect_dack_at(__LINE__, (p))
+
+/* An ACK of everything, now or at the latest when delack_ns has passed:
+ * for tests about something else than ACK timing. */
+static struct pkt *expect_ack_soon(struct peer *p)
+{
+	if (H->rd == H->ncap)
+		advance(H->cfg.delack_ns);
+	return expect_seg(TCP_ACK, p->ack, p->nxt, 0);
+}
+
+/* ---- active open ----------------------------------------------------- */
+
+/* core_connect to PEER:rport for the test app; flushes and checks our SYN.
+ * p gets the ports (sport: the peer's, dport: ours) and our ISS. */
+static struct pkt *our_connect(struct peer *p, uint16_t rport,
+			       struct tcp_conn **cp)
+{
+	struct tcp_conn *c = NULL;
+	struct pkt *k;
+	int r = core_connect(H->core, PEER, rport, &test_app, &H->t, H->now,
+			     &c);
+
+	cr_assert_eq(r, 0, "core_connect: %d", r);
+	cr_assert_not_null(c);
+	cr_assert_eq(c->state, TCPS_SYN_SENT);
+	expect_quiet(); /* the SYN waits for the flush */
+	flush();
+	k = expect_tcp();
+	cr_assert_eq(k->seg.flags, TCP_SYN, "SYN flags %s", fl(k->seg.flags));
+	cr_assert_eq(k->seg.dport, rport);
+	cr_assert_eq(k->seg.len, 0);
+	memset(p, 0, sizeof(*p));
+	p->sport = rport;
+	p->dport = k->seg.sport;
+	p->iss = k->seg.seq;
+	p->ack = p->iss + 1;
+	if (cp)
+		*cp = c;
+	return k;
+}
+
+/* The peer's SYN-ACK to our SYN (ISN isn, options as in sc), no flush. */
+static void peer_syn_ack_in(struct peer *p, uint32_t isn,
+			    const struct syn_cfg *sc, uint32_t our_tsval)
+{
+	uint8_t o[40];
+	size_t n;
+
+	p->isn = isn;
+	p->nxt = isn + 1;
+	p->wnd = sc->wnd;
+	p->ts = sc->ts;
+	p->ts_base = sc->ts_base;
+	p->ts_ecr = our_tsval;
+	n = syn_opts_build(o, sc->mss, sc->ws, sc->sack, sc->ts,
+			   peer_tsval(p), our_tsval);
+	raw_in(p->sport, p->dport, isn, p->ack, TCP_SYN | TCP_ACK, sc->wnd, o,
+	       n, NULL, 0);
 }
 
 #endif
