@@ -324,6 +324,12 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
 		uint64_t now)
 {
+	core_input_hashed(core, pkt, len, now, NULL);
+}
+
+void core_input_hashed(struct core *core, const uint8_t *pkt, uint32_t len,
+		       uint64_t now, const uint64_t *hash)
+{
 	struct ip_view ip;
 	struct tcp_seg seg;
 	enum drop_reason r;
@@ -346,8 +352,9 @@ void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
 			return;
 		}
 		tcp_input(core, &seg,
-			  flow_hash(core->cfg.flow_key, seg.saddr, seg.sport,
-				    seg.daddr, seg.dport));
+			  hash ? *hash
+			       : flow_hash(core->cfg.flow_key, seg.saddr,
+					   seg.sport, seg.daddr, seg.dport));
 		break;
 	case IPPROTO_ICMP_:
 		icmp_input(core, &ip);

@@ -116,6 +116,10 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
  * only borrowed for the duration of the call. */
 void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
 		uint64_t now);
+/* The same, with the flow_hash of the datagram's TCP 4-tuple when the
+ * caller already has it (NULL: compute it). */
+void core_input_hashed(struct core *core, const uint8_t *pkt, uint32_t len,
+		       uint64_t now, const uint64_t *hash);
 /* End of a batch: run app callbacks, send pending data, ACKs and FINs. */
 void core_flush(struct core *core, uint64_t now);
 /* True when core_flush has work (after core_tx_done freed descriptors). */

@@ -13,10 +13,12 @@
 #include <stdint.h>
 
 struct pkt {
-	uint32_t len;   /* bytes read */
-	uint16_t queue; /* the TUN queue it came from */
-	uint16_t pad;
-	uint8_t data[]; /* pool->buf_size bytes */
+	uint64_t hash;    /* flow_hash of its TCP 4-tuple, if has_hash */
+	uint32_t len;     /* bytes read */
+	uint16_t queue;   /* the TUN queue it came from */
+	uint8_t has_hash; /* RX hashed the real ports: the core reuses it */
+	uint8_t pad;
+	uint8_t data[];   /* pool->buf_size bytes */
 };
 
 struct pkt_pool {

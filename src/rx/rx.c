@@ -20,9 +20,14 @@
 #include "tcp/tcp_wire.h"
 
 /* Which worker owns this datagram: TCP by its 4-tuple; anything else (ICMP,
- * garbage) by its addresses, so it is spread too. The worker checks it. */
-static unsigned classify(struct tundra *t, const uint8_t *p, uint32_t len)
+ * garbage) by its addresses, so it is spread too. The worker checks it.
+ * A TCP hash is kept in the packet so the core need not compute it
+ * again. */
+static unsigned classify(struct tundra *t, struct pkt *k)
 {
+	const uint8_t *p = k->data;
+	uint32_t len = k->len;
+	uint64_t h;
 	uint32_t saddr, daddr;
 	uint16_t sport = 0, dport = 0;
 	unsigned ihl;
@@ -34,15 +39,17 @@ static unsigned classify(struct tundra *t, const uint8_t *p, uint32_t len)
 	memcpy(&daddr, p + 16, 4);
 	/* First fragments carry ports, later ones do not: fragments all go
 	 * by address (the worker drops them anyway, for now). */
+	k->has_hash = 0;
 	if (p[9] == IPPROTO_TCP_ && len >= ihl + 4 &&
 	    !(((p[6] << 8) | p[7]) & (IPV4_MF | IPV4_OFFMASK))) {
 		memcpy(&sport, p + ihl, 2);
 		memcpy(&dport, p + ihl + 2, 2);
+		k->has_hash = 1;
 	}
-	return flow_worker(flow_hash(t->flow_key, ntohl(saddr),
-				     ntohs(sport), ntohl(daddr),
-				     ntohs(dport)),
-			   t->nworkers);
+	h = flow_hash(t->flow_key, ntohl(saddr), ntohs(sport), ntohl(daddr),
+		      ntohs(dport));
+	k->hash = h;
+	return flow_worker(h, t->nworkers);
 }
 
 /* Take back the buffers workers are done with. */
@@ -95,7 +102,7 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 		k->queue = (uint16_t)q;
 		stat_add(t->rx.pkts, 1);
 		stat_add(t->rx.bytes, (uint64_t)n);
-		w = classify(t, k->data, k->len);
+		w = classify(t, k);
 		batch[w][count[w]++] = k;
 		got++;
 	}

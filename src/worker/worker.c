@@ -219,7 +219,8 @@ static uint32_t rx_burst(struct worker *w, uint64_t now)
 		return 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct pkt *k = pkts[i];
-		core_input(w->core, k->data, k->len, now);
+		core_input_hashed(w->core, k->data, k->len, now,
+				  k->has_hash ? &k->hash : NULL);
 	}
 	/* Cannot fail: the return ring holds every buffer of the pool. */
 	ring_enqueue_burst(w->free_ring, pkts, n);
@@ -264,8 +265,14 @@ void *worker_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		if (idle++ < t->cfg.spin) {
-			caa_cpu_relax();
+		if (idle < t->cfg.spin) {
+			/* Spin on the queues alone (no clock read, no RCU
+			 * section); the next turn handles what shows up,
+			 * or, with the spin spent, goes to sleep. */
+			while (idle++ < t->cfg.spin &&
+			       ring_empty(w->rx_ring) &&
+			       ring_empty(w->done_ring) && !calls_pending(w))
+				caa_cpu_relax();
 			continue;
 		}
 		/* Sleep, unless work arrived since we last looked. */
