@@ -5,7 +5,7 @@
 #   make test SAN=address|undefined|thread|address,undefined
 #                        same, built with that sanitizer (into build/san-*/)
 #   make unit            unit tests only (no root needed)
-#   make demo            tundra in a private netns: ping, echo, 1 GiB to discard
+#   make demo            tundra in a private netns: ping, echo, iperf3 -c / -R
 #   make bench           the benchmark battery, tundra vs kernel-veth, in one run
 #   make micro           microbenchmarks of the hot pieces
 #   make profile         perf profile of tundra under a benchmark
@@ -59,9 +59,13 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # Microbenchmarks of the library's hot pieces (linked with it).
 MICRO_SRC := $(wildcard bench/micro/*.c)
 MICRO_BIN := $(MICRO_SRC:bench/micro/%.c=$(BUILD)/bench/micro_%)
+# Integration-test programs linked with the library (tests/integration/*.c;
+# tun_probe.c is built by its own script, test_tun_errors.sh).
+IT_SRC := $(filter-out tests/integration/tun_probe.c,$(wildcard tests/integration/*.c))
+IT_BIN := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/it_%)
 
 .PHONY: all deps test unit integration demo bench bench-veth micro profile format clean
-all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN)
+all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN) $(IT_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -79,6 +83,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtundra.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) -o $@ $< $(BUILD)/libtundra.a \
 	    $(LDFLAGS) $(PKG_LIBS) $(CRIT_LIBS)
 
+$(BUILD)/tests/it_%: tests/integration/%.c $(BUILD)/libtundra.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libtundra.a \
+	    $(LDFLAGS) $(PKG_LIBS)
+
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
@@ -88,13 +97,28 @@ $(BUILD)/bench/micro_%: bench/micro/%.c $(BUILD)/libtundra.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libtundra.a \
 	    $(LDFLAGS) $(PKG_LIBS)
 
+# Deterministic two-core simulator (tests/sim/, see its README.md): each
+# tests/sim/NAME.c except the engine sim.c is one binary
+# $(BUILD)/tests/sim_NAME; `make unit` runs them (SIM_SEEDS=N per scenario).
+SIM_SRC := $(filter-out tests/sim/sim.c,$(wildcard tests/sim/*.c))
+SIM_BIN := $(SIM_SRC:tests/sim/%.c=$(BUILD)/tests/sim_%)
+$(BUILD)/tests/sim_%: tests/sim/%.c $(BUILD)/tests/sim/sim.o $(BUILD)/libtundra.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/tests/sim/sim.o \
+	    $(BUILD)/libtundra.a $(LDFLAGS) $(PKG_LIBS)
+.PHONY: sim
+sim: $(SIM_BIN)
+	@set -e; for t in $(SIM_BIN); do echo "== $$t"; $$t; done
+unit: sim
+-include $(SIM_BIN:=.d) $(BUILD)/tests/sim/sim.d
+
 deps:
 	@bash scripts/deps.sh
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 1; done
 
-integration: $(BUILD)/tundra $(BENCH_BIN)
+integration: $(BUILD)/tundra $(BENCH_BIN) $(IT_BIN)
 	bash tests/integration/run.sh $(BUILD)
 
 # `make test` installs what is missing first, so it works on a fresh machine.
@@ -126,4 +150,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(MICRO_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(MICRO_BIN:=.d) $(IT_BIN:=.d)

@@ -9,7 +9,11 @@
  *
  * Every function here may be called only from the owning worker thread,
  * inside a callback of that connection (or of another connection of the
- * same worker).
+ * same worker, or a tundra_worker_call on that worker).
+ *
+ * closed() is not called for connections still open when the stack is
+ * destroyed: an app that keeps state per connection frees it with its own
+ * registry at shutdown.
  */
 #ifndef TUNDRA_APP_H
 #define TUNDRA_APP_H
@@ -50,6 +54,8 @@ size_t tundra_conn_peek(struct tundra_conn *c, struct iovec iov[2]);
 void tundra_conn_consume(struct tundra_conn *c, size_t n);
 /* The peer sent FIN and every byte before it has been consumed. */
 bool tundra_conn_eof(const struct tundra_conn *c);
+/* The peer sent FIN (bytes before it may still be unread). */
+bool tundra_conn_fin_received(const struct tundra_conn *c);
 
 /* Copy up to len bytes into the send buffer; returns how many were taken
  * (0 when full, or after close). They are sent as the window allows. */

@@ -53,6 +53,11 @@ bool tundra_conn_eof(const struct tundra_conn *tc)
 	return (c->flags & TF_RCVD_FIN) && c->rcvbuf.len == 0;
 }
 
+bool tundra_conn_fin_received(const struct tundra_conn *tc)
+{
+	return (CC(tc)->flags & TF_RCVD_FIN) != 0;
+}
+
 static bool can_send(const struct tcp_conn *c)
 {
 	return !(c->flags & (TF_APP_CLOSED | TF_DEAD)) &&
