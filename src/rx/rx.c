@@ -12,12 +12,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ip/ipv4.h"
 #include "stack/stack.h"
 #include "tcp/tcp_wire.h"
+
+/* How long RX keeps yielding to a worker whose ring is full before it
+ * drops. */
+#define RX_FULL_WAIT_NS 50000000ull /* 50 ms */
 
 /* Which worker owns this datagram: TCP by its 4-tuple; anything else (ICMP,
  * garbage) by its addresses, so it is spread too. The worker checks it.
@@ -115,6 +120,29 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 			continue;
 		sent = ring_enqueue_burst(t->workers[w].rx_ring,
 					  (void **)batch[w], count[w]);
+		/*
+		 * A full ring: wake the worker and give it the CPU for a
+		 * while rather than drop. While RX waits it reads nothing,
+		 * so the kernel's queue on the device (txqueuelen) absorbs
+		 * the burst: back-pressure instead of a loss the peer must
+		 * recover from. Bounded, so a stuck worker costs drops, not
+		 * a stuck stack.
+		 */
+		for (uint64_t until = 0; sent < count[w] &&
+		     !atomic_load_explicit(&t->stop_rx, memory_order_relaxed);) {
+			uint64_t now = clock_now_ns();
+
+			if (!until)
+				until = now + RX_FULL_WAIT_NS;
+			else if (now > until)
+				break;
+			waiter_wake(&t->workers[w].wake);
+			stat_add(t->rx.ring_waits, 1);
+			sched_yield();
+			sent += ring_enqueue_burst(t->workers[w].rx_ring,
+						   (void **)&batch[w][sent],
+						   count[w] - sent);
+		}
 		for (unsigned i = sent; i < count[w]; i++)
 			pkt_put(&t->pool, batch[w][i]);
 		if (sent < count[w])

@@ -206,10 +206,12 @@ void tundra_print_stats(struct tundra *t, FILE *f)
 
 	fprintf(f,
 		"stats rx pkts=%" PRIu64 " bytes=%" PRIu64
-		" ring_full=%" PRIu64 " no_buf=%" PRIu64
-		" read_errors=%" PRIu64 " wakeups=%" PRIu64 "\n",
+		" ring_full=%" PRIu64 " ring_waits=%" PRIu64
+		" no_buf=%" PRIu64 " read_errors=%" PRIu64
+		" wakeups=%" PRIu64 "\n",
 		stat_read(t->rx.pkts), stat_read(t->rx.bytes),
-		stat_read(t->rx.ring_full), stat_read(t->rx.no_buf),
+		stat_read(t->rx.ring_full), stat_read(t->rx.ring_waits),
+		stat_read(t->rx.no_buf),
 		stat_read(t->rx.read_errors), stat_read(t->rx.batches));
 	for (unsigned i = 0; i < t->nworkers; i++) {
 		struct worker *w = &t->workers[i];

@@ -60,6 +60,7 @@ struct worker {
 struct rx_stats {
 	uint64_t pkts, bytes, reads_again;
 	uint64_t ring_full, no_buf, read_errors;
+	uint64_t ring_waits; /* yields to a worker whose ring was full */
 	uint64_t batches;
 };
 
