@@ -330,6 +330,17 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	     c->state == TCPS_LAST_ACK))
 		seg->seq = c->rcv_nxt;
 
+	/* Simultaneous open (RFC 9293 §3.5 figure 8): in SYN-RECEIVED the
+	 * peer's SYN-ACK repeats its SYN at IRS, one left of RCV.NXT. The
+	 * SYN is old news; its ACK completes the handshake (Linux accepts
+	 * it the same way in tcp_validate_incoming). */
+	if (c->state == TCPS_SYN_RECEIVED && (c->flags & TF_ACTIVE) &&
+	    (seg->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) &&
+	    seg->seq == c->irs) {
+		seg->flags &= ~TCP_SYN;
+		seg->seq++;
+	}
+
 	/* RFC 5961 §4: a SYN is answered "irrespective of the sequence
 	 * number", so remember it before trimming could cut it away. */
 	bool syn = seg->flags & TCP_SYN;

@@ -315,7 +315,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		o = core_out_get(core);
 		if (!o)
 			return false;
-		spec_for(core, c, &s, c->snd_nxt, TCP_RST | TCP_ACK);
+		/* The highest sequence sent, not a rewound SND.NXT: the
+		 * peer accepts a RST only at its RCV.NXT (RFC 5961 §3). */
+		spec_for(core, c, &s, c->snd_max, TCP_RST | TCP_ACK);
 		c->flags &= ~TF_SEND_RST;
 		stat_add(core->stats.resets_sent, 1);
 		tcp_emit(core, o, &s, 0);
@@ -324,10 +326,15 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	if (c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RECEIVED) {
 		if (c->snd_nxt == c->iss)
 			return send_syn(core, c);
+		/* RFC 9293 §3.10.7.4: an unacceptable segment in
+		 * SYN-RECEIVED is answered with an ACK too. */
+		if (c->state == TCPS_SYN_RECEIVED &&
+		    (c->flags & TF_ACK_NOW) && !send_ack(core, c, c->snd_max))
+			return false;
 		return true;
 	}
 	/* Out-of-order data arrived: the SACK goes ahead of any data. */
-	if ((c->flags & TF_SACK_NOW) && !send_ack(core, c, c->snd_nxt))
+	if ((c->flags & TF_SACK_NOW) && !send_ack(core, c, c->snd_max))
 		return false;
 
 	for (;;) {
@@ -437,7 +444,12 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 			theap_update(core, c);
 		}
 	}
-	if ((c->flags & TF_ACK_NOW) && !send_ack(core, c, c->snd_nxt))
+	/* A pure ACK carries the highest sequence sent: after an RTO
+	 * rewound SND.NXT, a lower one would fall left of the peer's
+	 * RCV.NXT and be dropped unread — with both sides retransmitting,
+	 * neither would ever see the other's ACKs (Linux:
+	 * tcp_acceptable_seq). */
+	if ((c->flags & TF_ACK_NOW) && !send_ack(core, c, c->snd_max))
 		return false;
 	/* Data waits on a zero window with nothing in flight: the persist
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
