@@ -11,11 +11,18 @@
  * The exit status is 0 only when every byte was delivered and, where the
  * mode checks content, verified.
  *
+ * rr, crr and hold measure request/response latency, connection rate and
+ * the cost of many idle connections against an echo server; they add
+ * key=value pairs (tps=, cps=, p50_us=, ..., errors=, rss_bytes_per_conn=)
+ * to the result line. bench/run.sh drives them.
+ *
  * Client modes run one thread over one epoll set of nonblocking sockets;
- * the server runs one thread per accepted connection with blocking I/O.
+ * the server runs one thread per accepted connection with blocking I/O, or
+ * with --epoll one thread over nonblocking sockets.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -32,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +59,9 @@ enum lg_mode {
 	MODE_RECV,
 	MODE_REFUSED,
 	MODE_SERVER,
+	MODE_RR,
+	MODE_CRR,
+	MODE_HOLD,
 };
 
 enum srv_kind {
@@ -74,6 +85,15 @@ struct lg_opts {
 	enum srv_kind srv;
 	const char *srv_name;
 	unsigned long seed;
+	/* rr, crr, hold */
+	size_t size;	 /* request bytes per transaction */
+	double duration; /* seconds of load (0: use count) */
+	uint64_t count;	 /* transactions (0: use duration) */
+	double hold;	 /* hold: seconds to hold the connections */
+	long server_pid; /* hold: server whose VmRSS is read (0: none) */
+	const char *src; /* crr, hold: source addresses to bind to */
+	bool rst;	 /* hold: close with RST (SO_LINGER 0) */
+	bool epoll;	 /* server: one epoll thread, not a thread per conn */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -832,6 +852,8 @@ static void srv_on_signal(int sig)
 	srv_stop = 1;
 }
 
+static int run_server_epoll(const struct lg_opts *o, int lfd, double t0);
+
 static int run_server(const struct lg_opts *o)
 {
 	struct srv_stats st = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -862,6 +884,28 @@ static int run_server(const struct lg_opts *o)
 		msg("bind/listen on port %s: %s", o->port, strerror(errno));
 		close(lfd);
 		return 1;
+	}
+	/* Room for many connections (hold); best effort. */
+	{
+		struct rlimit rl = { .rlim_cur = 1u << 20,
+				     .rlim_max = 1u << 20 };
+
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 &&
+		    getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (o->epoll) {
+		if (fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK) < 0) {
+			msg("fcntl: %s", strerror(errno));
+			close(lfd);
+			return 1;
+		}
+		printf("server: listening port=%s mode=%s epoll=1\n", o->port,
+		       o->srv_name);
+		fflush(stdout);
+		return run_server_epoll(o, lfd, t0);
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -929,6 +973,1338 @@ static int run_server(const struct lg_opts *o)
 	return timed_out ? 1 : 0;
 }
 
+/* ---- latency samples -------------------------------------------------- */
+
+/*
+ * Per-transaction latencies in nanoseconds. Up to LAT_MAX_SAMPLES are kept
+ * (8 MiB); beyond that a uniform reservoir sample (Algorithm R) replaces
+ * entries, so memory stays bounded on long runs. Percentiles are exact over
+ * the kept sample (nearest rank after sorting); min, max and mean are exact
+ * over every transaction.
+ */
+#define LAT_MAX_SAMPLES (1u << 20)
+
+struct lat_set {
+	uint64_t *v;
+	size_t n;
+	size_t cap;
+	uint64_t seen;
+	uint64_t min;
+	uint64_t max;
+	double sum;
+	uint64_t rng;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int lat_init(struct lat_set *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->cap = LAT_MAX_SAMPLES;
+	l->v = malloc(l->cap * sizeof(*l->v));
+	l->min = UINT64_MAX;
+	l->rng = 0x5eed;
+	return l->v ? 0 : -1;
+}
+
+static void lat_add(struct lat_set *l, uint64_t ns)
+{
+	l->seen++;
+	l->sum += (double)ns;
+	if (ns < l->min)
+		l->min = ns;
+	if (ns > l->max)
+		l->max = ns;
+	if (l->n < l->cap) {
+		l->v[l->n++] = ns;
+	} else {
+		uint64_t j = splitmix64(l->rng++) % l->seen;
+
+		if (j < l->cap)
+			l->v[j] = ns;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of the sorted sample, in microseconds. */
+static double lat_pct_us(const struct lat_set *l, double q)
+{
+	size_t rank;
+
+	if (!l->n)
+		return 0.0;
+	rank = (size_t)(q * (double)l->n + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	if (rank > l->n)
+		rank = l->n;
+	return (double)l->v[rank - 1] / 1e3;
+}
+
+/* Sort the sample and append its summary to @buf. */
+static void lat_summary(struct lat_set *l, char *buf, size_t len)
+{
+	size_t used = strlen(buf);
+
+	qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
+	snprintf(buf + used, len - used,
+		 " p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
+		 " min_us=%.1f mean_us=%.1f samples=%zu",
+		 lat_pct_us(l, 0.50), lat_pct_us(l, 0.90), lat_pct_us(l, 0.99),
+		 (double)l->max / 1e3, l->seen ? (double)l->min / 1e3 : 0.0,
+		 l->seen ? l->sum / (double)l->seen / 1e3 : 0.0, l->n);
+}
+
+/* ---- source addresses ------------------------------------------------- */
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+#define MAX_SRC_ADDRS 4096u
+
+struct src_list {
+	struct in_addr a[MAX_SRC_ADDRS];
+	unsigned int n;
+	unsigned int next;
+};
+
+/*
+ * "A.B.C.D[+N][,...]": a comma-separated list of IPv4 addresses, each
+ * optionally followed by +N for N consecutive addresses starting there.
+ */
+static int parse_src(const char *spec, struct src_list *sl)
+{
+	char *copy = strdup(spec), *save = NULL, *tok;
+	int rc = 0;
+
+	sl->n = 0;
+	sl->next = 0;
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *plus = strchr(tok, '+');
+		unsigned long cnt = 1;
+		struct in_addr a;
+
+		if (plus) {
+			char *end;
+
+			*plus = '\0';
+			errno = 0;
+			cnt = strtoul(plus + 1, &end, 10);
+			if (errno || end == plus + 1 || *end || cnt < 1 ||
+			    cnt > MAX_SRC_ADDRS) {
+				rc = -1;
+				break;
+			}
+		}
+		if (inet_pton(AF_INET, tok, &a) != 1) {
+			rc = -1;
+			break;
+		}
+		for (unsigned long i = 0; i < cnt; i++) {
+			if (sl->n >= MAX_SRC_ADDRS) {
+				rc = -1;
+				break;
+			}
+			sl->a[sl->n++].s_addr =
+				htonl(ntohl(a.s_addr) + (uint32_t)i);
+		}
+		if (rc)
+			break;
+	}
+	free(copy);
+	return rc || sl->n == 0 ? -1 : 0;
+}
+
+/*
+ * Bind @fd to the next source address, round robin. The port is left to
+ * connect() (IP_BIND_ADDRESS_NO_PORT), which only needs the 4-tuple to be
+ * unique, so every address has the whole ephemeral range.
+ */
+static int src_bind(struct src_list *sl, int fd)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int one = 1;
+
+	if (!sl || !sl->n)
+		return 0;
+	sin.sin_addr = sl->a[sl->next++ % sl->n];
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+}
+
+/* ---- rr, crr, hold: request/response over echo ------------------------ */
+
+enum tx_state {
+	TS_IDLE, /* no socket (crr) or connected and waiting (rr, hold) */
+	TS_CONNECTING,
+	TS_SENDING, /* request partly sent */
+	TS_WAITING, /* request sent; reading its echo */
+	TS_HELD,    /* hold: verified, idle */
+	TS_DONE,
+	TS_FAILED,
+};
+
+struct tconn {
+	int fd;
+	unsigned int id;
+	enum tx_state state;
+	uint64_t seed;
+	uint64_t off; /* stream offset of the current request */
+	size_t req;   /* size of the current request */
+	size_t sent;
+	size_t rcvd;
+	uint64_t t_start;
+	uint32_t events;
+};
+
+#define MAX_ERRNO_KINDS 8
+
+struct tx_client {
+	const struct lg_opts *o;
+	int ep;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct src_list *src;
+	struct tconn *c;
+	unsigned int n;
+	unsigned int active; /* sockets open */
+	uint8_t *txbuf;
+	uint8_t *rxbuf;
+	uint8_t *expbuf;
+	struct lat_set lat;
+	uint64_t txns;	  /* completed transactions */
+	uint64_t started; /* transactions (crr: connections) started */
+	uint64_t errors;
+	uint64_t mismatches;
+	uint64_t verified_bytes;
+	int err_code[MAX_ERRNO_KINDS];
+	uint64_t err_count[MAX_ERRNO_KINDS];
+	unsigned int err_kinds;
+	uint64_t err_other;
+};
+
+static void tx_count_errno(struct tx_client *cl, int err)
+{
+	for (unsigned int i = 0; i < cl->err_kinds; i++) {
+		if (cl->err_code[i] == err) {
+			cl->err_count[i]++;
+			return;
+		}
+	}
+	if (cl->err_kinds < MAX_ERRNO_KINDS) {
+		cl->err_code[cl->err_kinds] = err;
+		cl->err_count[cl->err_kinds++] = 1;
+	} else {
+		cl->err_other++;
+	}
+}
+
+/* Append " errors=N [err_EXXX=n ...]" to @buf. */
+static void tx_error_summary(const struct tx_client *cl, char *buf, size_t len)
+{
+	size_t used = strlen(buf);
+
+	used += (size_t)snprintf(buf + used, len - used, " errors=%" PRIu64,
+				 cl->errors);
+	for (unsigned int i = 0; i < cl->err_kinds && used < len; i++) {
+		const char *name = cl->err_code[i] ?
+					   strerrorname_np(cl->err_code[i]) :
+					   "protocol";
+
+		used += (size_t)snprintf(buf + used, len - used,
+					 " err_%s=%" PRIu64, name ? name : "?",
+					 cl->err_count[i]);
+	}
+	if (cl->err_other && used < len)
+		snprintf(buf + used, len - used, " err_other=%" PRIu64,
+			 cl->err_other);
+}
+
+/* Close @c's socket; with @rst, abortively (RST instead of FIN). */
+static void tc_close(struct tx_client *cl, struct tconn *c, bool rst)
+{
+	if (c->fd < 0)
+		return;
+	if (rst) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->events = 0;
+	cl->active--;
+}
+
+/* A failed connection or transaction; @err is an errno or 0. */
+static void tc_fail(struct tx_client *cl, struct tconn *c, int err,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void tc_fail(struct tx_client *cl, struct tconn *c, int err,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cl->errors < 5) {
+		fprintf(stderr, "loadgen: conn %u: ", c->id);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fprintf(stderr, " (request %zu/%zu sent, %zu received)\n",
+			c->sent, c->req, c->rcvd);
+	} else if (cl->errors == 5) {
+		msg("further failures not shown (counted in errors=)");
+	}
+	cl->errors++;
+	tx_count_errno(cl, err);
+	tc_close(cl, c, false);
+	c->state = TS_FAILED;
+}
+
+static int tc_watch(struct tx_client *cl, struct tconn *c, uint32_t ev)
+{
+	struct epoll_event e = { .events = ev, .data.ptr = c };
+
+	if (ev == c->events)
+		return 0;
+	if (epoll_ctl(cl->ep, EPOLL_CTL_MOD, c->fd, &e) < 0)
+		return -1;
+	c->events = ev;
+	return 0;
+}
+
+/*
+ * Start a nonblocking connect on @c. Returns -1 only on a local resource
+ * failure that makes going on pointless (no socket, epoll failure); a
+ * failed connect is counted on the connection and returns 0.
+ */
+static int tc_open(struct tx_client *cl, struct tconn *c)
+{
+	struct epoll_event e;
+	int fd, one = 1;
+
+	c->sent = c->rcvd = c->req = 0;
+	fd = socket(cl->ss.ss_family,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		msg("socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	c->events = 0;
+	cl->active++;
+	c->state = TS_CONNECTING;
+	if (src_bind(cl->src, fd) < 0) {
+		tc_fail(cl, c, errno, "bind to a source address: %s",
+			strerror(errno));
+		return 0;
+	}
+	if (connect(fd, (const struct sockaddr *)&cl->ss, cl->sslen) < 0 &&
+	    errno != EINPROGRESS) {
+		tc_fail(cl, c, errno, "connect: %s", strerror(errno));
+		return 0;
+	}
+	e.events = EPOLLOUT;
+	e.data.ptr = c;
+	if (epoll_ctl(cl->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+		msg("epoll_ctl: %s", strerror(errno));
+		return -1;
+	}
+	c->events = EPOLLOUT;
+	return 0;
+}
+
+/* The connect finished: 1 connected, 0 not yet, -1 failed (counted). */
+static int tc_connected(struct tx_client *cl, struct tconn *c, uint32_t ev)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		tc_fail(cl, c, err, "connect: %s", strerror(err));
+		return -1;
+	}
+	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return 0;
+	c->state = TS_IDLE;
+	return 1;
+}
+
+static void tc_send_some(struct tx_client *cl, struct tconn *c)
+{
+	while (c->sent < c->req) {
+		size_t len = c->req - c->sent;
+		ssize_t n;
+
+		rnd_fill(c->seed, c->off + c->sent, cl->txbuf, len);
+		n = send(c->fd, cl->txbuf, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			tc_fail(cl, c, errno, "send: %s", strerror(errno));
+			return;
+		}
+		c->sent += (size_t)n;
+	}
+	c->state = TS_WAITING;
+}
+
+/* Read what there is of the echo: 1 complete and verified, 0 not yet,
+ * -1 failed (counted). */
+static int tc_recv_some(struct tx_client *cl, struct tconn *c)
+{
+	while (c->rcvd < c->req) {
+		ssize_t n = recv(c->fd, cl->rxbuf, c->req - c->rcvd, 0);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			tc_fail(cl, c, errno, "recv: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			tc_fail(cl, c, 0,
+				"unexpected EOF from the echo server");
+			return -1;
+		}
+		rnd_fill(c->seed, c->off + c->rcvd, cl->expbuf, (size_t)n);
+		if (memcmp(cl->rxbuf, cl->expbuf, (size_t)n)) {
+			size_t i = 0;
+
+			while (cl->rxbuf[i] == cl->expbuf[i])
+				i++;
+			cl->mismatches++;
+			tc_fail(cl, c, 0,
+				"echo mismatch at stream offset %" PRIu64
+				": got 0x%02x, expected 0x%02x",
+				c->off + c->rcvd + i, cl->rxbuf[i],
+				cl->expbuf[i]);
+			return -1;
+		}
+		c->rcvd += (size_t)n;
+	}
+	return c->sent == c->req ? 1 : 0;
+}
+
+/* Begin a request of @size bytes on a connected @c and send what fits. */
+static void tc_begin(struct tx_client *cl, struct tconn *c, size_t size,
+		     bool stamp)
+{
+	c->req = size;
+	c->sent = c->rcvd = 0;
+	if (stamp)
+		c->t_start = now_ns();
+	c->state = TS_SENDING;
+	tc_send_some(cl, c);
+}
+
+/*
+ * Drive @c's request on event @ev: 1 when its echo is complete and
+ * verified, 0 when not yet (epoll interest updated), -1 on failure.
+ */
+static int tc_progress(struct tx_client *cl, struct tconn *c, uint32_t ev)
+{
+	int r;
+	uint32_t want;
+
+	if (c->state == TS_SENDING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		tc_send_some(cl, c);
+	if (c->state != TS_SENDING && c->state != TS_WAITING)
+		return -1;
+	r = tc_recv_some(cl, c);
+	if (r)
+		return r;
+	want = EPOLLIN | EPOLLRDHUP;
+	if (c->state == TS_SENDING)
+		want |= EPOLLOUT;
+	if (tc_watch(cl, c, want) < 0) {
+		tc_fail(cl, c, errno, "epoll_ctl: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int tx_init(struct tx_client *cl, const struct lg_opts *o,
+		   struct src_list *src, unsigned int n)
+{
+	size_t bufsz = o->size ? o->size : 1;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->o = o;
+	cl->src = src;
+	cl->n = n;
+	if (resolve(o, false, &cl->ss, &cl->sslen) < 0)
+		return -1;
+	cl->ep = epoll_create1(EPOLL_CLOEXEC);
+	cl->c = calloc(n, sizeof(*cl->c));
+	cl->txbuf = malloc(bufsz);
+	cl->rxbuf = malloc(bufsz);
+	cl->expbuf = malloc(bufsz);
+	if (cl->ep < 0 || !cl->c || !cl->txbuf || !cl->rxbuf || !cl->expbuf ||
+	    lat_init(&cl->lat) < 0) {
+		msg("out of memory or epoll_create1 failed");
+		return -1;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		cl->c[i].fd = -1;
+		cl->c[i].id = i;
+		cl->c[i].seed = splitmix64(((uint64_t)o->seed << 32) ^ i) ^
+				((uint64_t)i << 40);
+	}
+	return 0;
+}
+
+static void tx_free(struct tx_client *cl)
+{
+	for (unsigned int i = 0; cl->c && i < cl->n; i++)
+		if (cl->c[i].fd >= 0)
+			close(cl->c[i].fd);
+	if (cl->ep >= 0)
+		close(cl->ep);
+	free(cl->c);
+	free(cl->txbuf);
+	free(cl->rxbuf);
+	free(cl->expbuf);
+	free(cl->lat.v);
+}
+
+/* epoll_wait bounded by @deadline (ns) and 100 ms; 0 on timeout. */
+static int tx_wait(struct tx_client *cl, struct epoll_event *evs, int max,
+		   uint64_t deadline)
+{
+	uint64_t now = now_ns();
+	int ms, n;
+
+	if (now >= deadline)
+		return 0;
+	ms = (int)((deadline - now) / 1000000u) + 1;
+	if (ms > 100)
+		ms = 100;
+	n = epoll_wait(cl->ep, evs, max, ms);
+	if (n < 0 && errno == EINTR)
+		n = 0;
+	return n;
+}
+
+/* May another transaction (rr) or connection (crr) start now? */
+static bool tx_more(const struct tx_client *cl, uint64_t t_end)
+{
+	const struct lg_opts *o = cl->o;
+
+	if (o->count)
+		return cl->started < o->count;
+	return now_ns() < t_end;
+}
+
+/* ---- rr --------------------------------------------------------------- */
+
+/*
+ * Drive @c's request on @ev; for each completed one record its latency and
+ * start the next (timed from the completion) while the count or the
+ * duration allows, else close the connection.
+ */
+static void rr_step(struct tx_client *cl, struct tconn *c, uint32_t ev,
+		    uint64_t t_end, uint64_t *t_last)
+{
+	for (;;) {
+		uint64_t t;
+
+		if (tc_progress(cl, c, ev) <= 0)
+			return;
+		t = now_ns();
+		lat_add(&cl->lat, t - c->t_start);
+		*t_last = t;
+		cl->txns++;
+		cl->verified_bytes += c->req;
+		c->off += c->req;
+		if (!tx_more(cl, t_end)) {
+			tc_close(cl, c, false);
+			c->state = TS_DONE;
+			return;
+		}
+		cl->started++;
+		c->t_start = t;
+		tc_begin(cl, c, cl->o->size, false);
+		ev = 0;
+	}
+}
+
+static int run_rr(const struct lg_opts *o)
+{
+	struct tx_client cl;
+	struct epoll_event evs[256];
+	uint64_t t0, t_end, deadline, t_last;
+	unsigned int connected = 0, pending;
+	bool timed_out = false, ok;
+	double secs;
+	char extra[512];
+
+	if (tx_init(&cl, o, NULL, o->conns) < 0)
+		return 1;
+	deadline = now_ns() + (uint64_t)(o->timeout * 1e9);
+
+	/* Phase 1: connect every connection. */
+	for (unsigned int i = 0; i < o->conns; i++)
+		if (tc_open(&cl, &cl.c[i]) < 0)
+			return 1;
+	pending = cl.active;
+	while (pending) {
+		int n = tx_wait(&cl, evs, 256, deadline);
+
+		if (n < 0) {
+			msg("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		if (n == 0 && now_ns() >= deadline) {
+			timed_out = true;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct tconn *c = evs[i].data.ptr;
+			int r;
+
+			if (c->state != TS_CONNECTING)
+				continue;
+			r = tc_connected(&cl, c, evs[i].events);
+			if (r == 0)
+				continue;
+			pending--;
+			if (r > 0) {
+				connected++;
+				tc_watch(&cl, c, EPOLLRDHUP);
+			}
+		}
+	}
+
+	/* Phase 2: transactions until the count or the duration is reached. */
+	t0 = now_ns();
+	t_last = t0;
+	t_end = t0 + (uint64_t)(o->duration * 1e9);
+	for (unsigned int i = 0; i < o->conns && !timed_out; i++) {
+		struct tconn *c = &cl.c[i];
+
+		if (c->state != TS_IDLE)
+			continue;
+		if (!tx_more(&cl, t_end)) {
+			tc_close(&cl, c, false);
+			c->state = TS_DONE;
+			continue;
+		}
+		cl.started++;
+		tc_begin(&cl, c, o->size, true);
+		rr_step(&cl, c, 0, t_end, &t_last);
+	}
+	while (cl.active && !timed_out) {
+		int n = tx_wait(&cl, evs, 256, deadline);
+
+		if (n < 0) {
+			msg("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		if (n == 0 && now_ns() >= deadline) {
+			timed_out = true;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct tconn *c = evs[i].data.ptr;
+
+			if (c->state != TS_SENDING && c->state != TS_WAITING) {
+				if (c->fd >= 0 && c->state == TS_IDLE)
+					tc_fail(&cl, c, 0,
+						"peer closed an idle connection");
+				continue;
+			}
+			rr_step(&cl, c, evs[i].events, t_end, &t_last);
+		}
+	}
+	secs = (double)(t_last - t0) / 1e9;
+	if (timed_out)
+		msg("timeout after %.0f s: %u of %u connections connected, "
+		    "%" PRIu64 " transactions done, %u sockets still open",
+		    o->timeout, connected, o->conns, cl.txns, cl.active);
+	ok = !timed_out && cl.errors == 0 && cl.txns > 0 &&
+	     connected == o->conns;
+	snprintf(extra, sizeof(extra),
+		 "size=%zu transactions=%" PRIu64
+		 " tps=%.1f mismatches=%" PRIu64 " verified=1",
+		 o->size, cl.txns, secs > 0 ? (double)cl.txns / secs : 0.0,
+		 cl.mismatches);
+	tx_error_summary(&cl, extra, sizeof(extra));
+	lat_summary(&cl.lat, extra, sizeof(extra));
+	if (timed_out)
+		strncat(extra, " timeout=1", sizeof(extra) - strlen(extra) - 1);
+	print_result(o, cl.verified_bytes, secs, o->conns, ok, extra);
+	tx_free(&cl);
+	return ok ? 0 : 1;
+}
+
+/* ---- crr -------------------------------------------------------------- */
+
+static int run_crr(const struct lg_opts *o, struct src_list *src)
+{
+	struct tx_client cl;
+	struct epoll_event evs[256];
+	uint64_t t0, t_end, deadline, t_last;
+	bool timed_out = false, ok;
+	double secs;
+	char extra[640];
+
+	if (tx_init(&cl, o, src, o->conns) < 0)
+		return 1;
+	t0 = now_ns();
+	t_last = t0;
+	t_end = t0 + (uint64_t)(o->duration * 1e9);
+	deadline = t0 + (uint64_t)(o->timeout * 1e9);
+
+	/*
+	 * Each slot: connect, send the request, read the echo, close; then
+	 * again while the count or the duration allows. A failure is counted
+	 * and the slot starts over; a slot whose connect fails at once (no
+	 * free port, say) keeps trying until the end, so the run stays
+	 * bounded by the duration.
+	 */
+	for (;;) {
+		int n;
+
+		for (unsigned int i = 0; i < o->conns; i++) {
+			struct tconn *c = &cl.c[i];
+
+			/* One attempt per slot and round, so that a slot
+			 * whose connects fail at once cannot starve the
+			 * others. */
+			if (c->fd < 0 && c->state != TS_CONNECTING &&
+			    tx_more(&cl, t_end)) {
+				cl.started++;
+				c->t_start = now_ns();
+				if (tc_open(&cl, c) < 0)
+					return 1;
+			}
+		}
+		/* Nothing open: done, or every slot failed at once. */
+		if (!cl.active)
+			break;
+		n = tx_wait(&cl, evs, 256, deadline);
+		if (n < 0) {
+			msg("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		if (n == 0 && now_ns() >= deadline) {
+			timed_out = true;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct tconn *c = evs[i].data.ptr;
+			int r;
+
+			if (c->state == TS_CONNECTING) {
+				r = tc_connected(&cl, c, evs[i].events);
+				if (r <= 0)
+					continue;
+				tc_begin(&cl, c, o->size, false);
+			}
+			if (c->state != TS_SENDING && c->state != TS_WAITING)
+				continue;
+			r = tc_progress(&cl, c, evs[i].events);
+			if (r <= 0)
+				continue;
+			tc_close(&cl, c, false);
+			c->state = TS_IDLE;
+			t_last = now_ns();
+			lat_add(&cl.lat, t_last - c->t_start);
+			cl.txns++;
+			cl.verified_bytes += c->req;
+		}
+	}
+	secs = (double)(t_last - t0) / 1e9;
+	if (timed_out)
+		msg("timeout after %.0f s: %" PRIu64 " connections done, "
+		    "%u still open",
+		    o->timeout, cl.txns, cl.active);
+	ok = !timed_out && cl.errors == 0 && cl.txns > 0;
+	snprintf(extra, sizeof(extra),
+		 "size=%zu transactions=%" PRIu64
+		 " cps=%.1f mismatches=%" PRIu64 " src_addrs=%u verified=1",
+		 o->size, cl.txns, secs > 0 ? (double)cl.txns / secs : 0.0,
+		 cl.mismatches, src ? src->n : 0);
+	tx_error_summary(&cl, extra, sizeof(extra));
+	lat_summary(&cl.lat, extra, sizeof(extra));
+	if (timed_out)
+		strncat(extra, " timeout=1", sizeof(extra) - strlen(extra) - 1);
+	print_result(o, cl.verified_bytes, secs, o->conns, ok, extra);
+	tx_free(&cl);
+	return ok ? 0 : 1;
+}
+
+/* ---- hold ------------------------------------------------------------- */
+
+#define HOLD_INFLIGHT 256u
+#define HOLD_RECHECK 1000u
+
+/* "Key:   N kB" from a /proc file; -1 when absent. */
+static long proc_kb(const char *path, const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static long rss_kb(long pid)
+{
+	char path[64];
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	return proc_kb(path, "VmRSS");
+}
+
+/* TCP buffer memory of the whole machine (/proc/net/sockstat "mem", pages),
+ * in kB; -1 when unknown. */
+static long tcp_mem_kb(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/net/sockstat", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *m;
+
+		if (strncmp(line, "TCP:", 4))
+			continue;
+		m = strstr(line, " mem ");
+		if (m)
+			v = strtol(m + 5, NULL, 10) *
+			    (sysconf(_SC_PAGESIZE) / 1024);
+	}
+	fclose(f);
+	return v;
+}
+
+/*
+ * Bytes in use (active objects x object size, /proc/slabinfo) in the slab
+ * caches a connected socket allocates from: the socket (TCP), its inode,
+ * dentry and file, its epoll item and its port buckets. Machine-wide, like
+ * Slab, but blind to partly empty slab pages and to unrelated caches.
+ * -1 when unreadable (it needs root).
+ */
+static long sock_slab_kb(void)
+{
+	static const char *const caches[] = {
+		"TCP",		 "sock_inode_cache", "dentry",		 "filp",
+		"eventpoll_epi", "tcp_bind_bucket",  "tcp_bind2_bucket", NULL,
+	};
+	char line[512];
+	double bytes = 0;
+	bool any = false;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char name[64];
+		unsigned long active, num, objsize;
+
+		if (sscanf(line, "%63s %lu %lu %lu", name, &active, &num,
+			   &objsize) != 4)
+			continue;
+		for (int i = 0; caches[i]; i++) {
+			if (!strcmp(name, caches[i])) {
+				bytes += (double)active * (double)objsize;
+				any = true;
+			}
+		}
+	}
+	fclose(f);
+	return any ? (long)(bytes / 1024) : -1;
+}
+
+static int raise_nofile(unsigned int conns)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)conns + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (rl.rlim_cur >= want)
+		return 0;
+	if (rl.rlim_max < want)
+		rl.rlim_max = want; /* needs CAP_SYS_RESOURCE */
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		msg("cannot raise RLIMIT_NOFILE to %llu: %s",
+		    (unsigned long long)want, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Wait for the 1-byte round trips of connections in TS_SENDING/TS_WAITING;
+ * completed ones become TS_HELD. With @opening, keep opening connections
+ * (up to HOLD_INFLIGHT connecting or verifying at a time) until all are
+ * open. Returns -1 on a fatal error, 1 on timeout, else 0.
+ */
+static int hold_drive(struct tx_client *cl, unsigned int *next_open,
+		      unsigned int *busy, unsigned int *held, uint64_t deadline)
+{
+	static struct epoll_event evs[1024];
+
+	while (*busy || *next_open < cl->n) {
+		int n;
+
+		while (*next_open < cl->n && *busy < HOLD_INFLIGHT) {
+			struct tconn *c = &cl->c[(*next_open)++];
+
+			if (tc_open(cl, c) < 0)
+				return -1;
+			if (c->state == TS_CONNECTING)
+				(*busy)++;
+		}
+		if (!*busy)
+			continue;
+		n = tx_wait(cl, evs, 1024, deadline);
+		if (n < 0) {
+			msg("epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0 && now_ns() >= deadline)
+			return 1;
+		for (int i = 0; i < n; i++) {
+			struct tconn *c = evs[i].data.ptr;
+			int r;
+
+			if (c->state == TS_HELD) {
+				(*held)--;
+				tc_fail(cl, c, 0,
+					"connection closed or data arrived while held");
+				continue;
+			}
+			if (c->state == TS_CONNECTING) {
+				r = tc_connected(cl, c, evs[i].events);
+				if (r < 0)
+					(*busy)--;
+				if (r <= 0)
+					continue;
+				tc_begin(cl, c, 1, true);
+			}
+			if (c->state != TS_SENDING && c->state != TS_WAITING)
+				continue;
+			r = tc_progress(cl, c, evs[i].events);
+			if (r < 0)
+				(*busy)--;
+			if (r <= 0)
+				continue;
+			(*busy)--;
+			lat_add(&cl->lat, now_ns() - c->t_start);
+			c->off += c->req;
+			cl->txns++;
+			cl->verified_bytes += c->req;
+			c->state = TS_HELD;
+			(*held)++;
+			if (tc_watch(cl, c, EPOLLIN | EPOLLRDHUP) < 0) {
+				(*held)--;
+				tc_fail(cl, c, errno, "epoll_ctl: %s",
+					strerror(errno));
+			}
+		}
+	}
+	return 0;
+}
+
+static int run_hold(const struct lg_opts *o, struct src_list *src)
+{
+	struct tx_client cl;
+	uint64_t t0, t_setup, deadline, hold_end;
+	unsigned int next_open = 0, busy = 0, held = 0, sampled = 0;
+	unsigned int held_after_setup, reverified = 0, step;
+	long rss0, rss1, slab0, slab1, tm0, tm1, ss0, ss1;
+	uint64_t txns_before;
+	bool timed_out = false, ok;
+	double secs, setup_secs;
+	char extra[1100];
+	int r;
+
+	if (raise_nofile(o->conns) < 0)
+		return 1;
+	if (tx_init(&cl, o, src, o->conns) < 0)
+		return 1;
+	if (o->server_pid && rss_kb(o->server_pid) < 0) {
+		msg("cannot read VmRSS of --server-pid %ld", o->server_pid);
+		return 1;
+	}
+	rss0 = rss_kb(o->server_pid);
+	slab0 = proc_kb("/proc/meminfo", "Slab");
+	ss0 = sock_slab_kb();
+	tm0 = tcp_mem_kb();
+	t0 = now_ns();
+	deadline = t0 + (uint64_t)(o->timeout * 1e9);
+
+	/* Open and verify each connection with a 1-byte echo. */
+	r = hold_drive(&cl, &next_open, &busy, &held, deadline);
+	if (r < 0)
+		return 1;
+	timed_out = r > 0;
+	t_setup = now_ns();
+	setup_secs = (double)(t_setup - t0) / 1e9;
+	held_after_setup = held;
+	msg("hold: %u of %u connections open and verified in %.2f s; "
+	    "holding %.1f s",
+	    held, o->conns, setup_secs, o->hold);
+
+	/* Hold: any event on a held connection is a failure. */
+	hold_end = t_setup + (uint64_t)(o->hold * 1e9);
+	if (hold_end > deadline)
+		hold_end = deadline;
+	while (!timed_out && now_ns() < hold_end) {
+		unsigned int none = cl.n;
+
+		r = hold_drive(&cl, &none, &busy, &held, hold_end);
+		if (r < 0)
+			return 1;
+		if (r == 0) {
+			/* Nothing in flight: just watch for trouble. */
+			struct epoll_event evs[64];
+			int n = tx_wait(&cl, evs, 64, hold_end);
+
+			for (int i = 0; i < n; i++) {
+				struct tconn *c = evs[i].data.ptr;
+
+				if (c->state == TS_HELD) {
+					held--;
+					tc_fail(&cl, c, 0,
+						"connection closed or data "
+						"arrived while held");
+				}
+			}
+		}
+	}
+	rss1 = rss_kb(o->server_pid);
+	slab1 = proc_kb("/proc/meminfo", "Slab");
+	ss1 = sock_slab_kb();
+	tm1 = tcp_mem_kb();
+
+	/* Re-verify a sample: up to HOLD_RECHECK evenly spaced connections. */
+	step = held > HOLD_RECHECK ? held / HOLD_RECHECK : 1;
+	txns_before = cl.txns;
+	for (unsigned int i = 0, k = 0; i < cl.n && !timed_out; i++) {
+		struct tconn *c = &cl.c[i];
+
+		if (c->state != TS_HELD)
+			continue;
+		if (k++ % step)
+			continue;
+		sampled++;
+		held--;
+		busy++;
+		tc_begin(&cl, c, 1, true);
+		if (c->state == TS_FAILED) {
+			busy--;
+			continue;
+		}
+		if (tc_watch(&cl, c,
+			     EPOLLIN | EPOLLRDHUP |
+				     (c->state == TS_SENDING ? EPOLLOUT : 0)) <
+		    0) {
+			busy--;
+			tc_fail(&cl, c, errno, "epoll_ctl: %s",
+				strerror(errno));
+		}
+	}
+	if (!timed_out) {
+		unsigned int none = cl.n;
+
+		r = hold_drive(&cl, &none, &busy, &held, deadline);
+		if (r < 0)
+			return 1;
+		timed_out = r > 0;
+	}
+	reverified = (unsigned int)(cl.txns - txns_before);
+
+	/* Close everything. */
+	for (unsigned int i = 0; i < cl.n; i++) {
+		if (cl.c[i].fd >= 0) {
+			tc_close(&cl, &cl.c[i], o->rst);
+			cl.c[i].state = TS_DONE;
+		}
+	}
+	secs = (double)(now_ns() - t0) / 1e9;
+	if (timed_out)
+		msg("timeout after %.0f s: %u of %u connections held, "
+		    "%u re-verified of %u sampled",
+		    o->timeout, held_after_setup, o->conns, reverified,
+		    sampled);
+
+	ok = !timed_out && cl.errors == 0 && held_after_setup == o->conns &&
+	     reverified == sampled;
+	snprintf(extra, sizeof(extra),
+		 "held=%u setup_secs=%.3f setup_rate=%.1f hold_secs=%.1f "
+		 "sampled=%u reverified=%u rst=%d",
+		 held_after_setup, setup_secs,
+		 setup_secs > 0 ? held_after_setup / setup_secs : 0.0, o->hold,
+		 sampled, reverified, o->rst ? 1 : 0);
+	if (o->server_pid) {
+		size_t used = strlen(extra);
+
+		snprintf(extra + used, sizeof(extra) - used,
+			 " server_pid=%ld rss_before_kb=%ld rss_hold_kb=%ld"
+			 " rss_bytes_per_conn=%.0f",
+			 o->server_pid, rss0, rss1,
+			 held_after_setup ? (double)(rss1 - rss0) * 1024.0 /
+						    held_after_setup :
+					    0.0);
+	}
+	{
+		size_t used = strlen(extra);
+
+		snprintf(extra + used, sizeof(extra) - used,
+			 " slab_before_kb=%ld slab_hold_kb=%ld"
+			 " slab_bytes_per_conn=%.0f tcp_mem_delta_kb=%ld",
+			 slab0, slab1,
+			 held_after_setup && slab0 >= 0 && slab1 >= 0 ?
+				 (double)(slab1 - slab0) * 1024.0 /
+					 held_after_setup :
+				 0.0,
+			 tm0 >= 0 && tm1 >= 0 ? tm1 - tm0 : -1);
+	}
+	if (ss0 >= 0 && ss1 >= 0) {
+		size_t used = strlen(extra);
+
+		snprintf(extra + used, sizeof(extra) - used,
+			 " sock_slab_before_kb=%ld sock_slab_hold_kb=%ld"
+			 " sock_slab_bytes_per_conn=%.0f",
+			 ss0, ss1,
+			 held_after_setup ? (double)(ss1 - ss0) * 1024.0 /
+						    held_after_setup :
+					    0.0);
+	}
+	tx_error_summary(&cl, extra, sizeof(extra));
+	lat_summary(&cl.lat, extra, sizeof(extra));
+	if (timed_out)
+		strncat(extra, " timeout=1", sizeof(extra) - strlen(extra) - 1);
+	print_result(o, cl.verified_bytes, secs, o->conns, ok, extra);
+	tx_free(&cl);
+	return ok ? 0 : 1;
+}
+
+/* ---- server, epoll flavour -------------------------------------------- */
+
+/*
+ * One thread, one epoll set, nonblocking sockets: what an event-driven
+ * server on kernel sockets costs, without a thread (and its kernel stack
+ * and task) per connection. Used for the rr, crr and hold baselines.
+ */
+struct esrv_conn {
+	int fd;
+	uint64_t out; /* source: stream offset; echo: bytes echoed */
+	uint64_t in;
+	uint8_t *pend; /* echo: bytes not yet sent back */
+	size_t plen;
+	size_t poff;
+};
+
+static void esrv_close(int ep, struct esrv_conn *sc, struct srv_stats *st)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, sc->fd, NULL);
+	close(sc->fd);
+	st->bytes_in += sc->in;
+	st->bytes_out += sc->out;
+	st->active--;
+	free(sc->pend);
+	free(sc);
+}
+
+/* Serve @sc on event @ev; false when it is to be closed. */
+static bool esrv_serve(int ep, struct esrv_conn *sc, enum srv_kind kind,
+		       uint8_t *buf, size_t chunk, uint32_t ev)
+{
+	ssize_t n;
+
+	if (kind == SRV_SOURCE) {
+		if (ev & (EPOLLERR | EPOLLHUP))
+			return false;
+		for (;;) {
+			size_t len;
+			const uint8_t *p = src_slice(sc->out, chunk, &len);
+
+			n = send(sc->fd, p, len, MSG_NOSIGNAL);
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR;
+			sc->out += (uint64_t)n;
+		}
+	}
+	/* echo: first flush what is pending, then read more. */
+	while (sc->plen > sc->poff) {
+		n = send(sc->fd, sc->pend + sc->poff, sc->plen - sc->poff,
+			 MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			return false;
+		}
+		sc->poff += (size_t)n;
+		sc->out += (uint64_t)n;
+	}
+	if (sc->plen) {
+		struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP,
+					 .data.ptr = sc };
+
+		sc->plen = sc->poff = 0;
+		epoll_ctl(ep, EPOLL_CTL_MOD, sc->fd, &e);
+	}
+	for (;;) {
+		size_t off = 0;
+
+		n = recv(sc->fd, buf, chunk, 0);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		if (n == 0)
+			return false;
+		sc->in += (uint64_t)n;
+		if (kind == SRV_DISCARD)
+			continue;
+		while (off < (size_t)n) {
+			ssize_t w = send(sc->fd, buf + off, (size_t)n - off,
+					 MSG_NOSIGNAL);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && errno == EAGAIN) {
+				/* Keep the rest; stop reading until it is out. */
+				struct epoll_event e = { .events = EPOLLOUT,
+							 .data.ptr = sc };
+				uint8_t *p = realloc(sc->pend, (size_t)n - off);
+
+				if (!p)
+					return false;
+				memcpy(p, buf + off, (size_t)n - off);
+				sc->pend = p;
+				sc->plen = (size_t)n - off;
+				sc->poff = 0;
+				epoll_ctl(ep, EPOLL_CTL_MOD, sc->fd, &e);
+				return true;
+			}
+			if (w <= 0)
+				return false;
+			off += (size_t)w;
+			sc->out += (uint64_t)w;
+		}
+	}
+}
+
+static int run_server_epoll(const struct lg_opts *o, int lfd, double t0)
+{
+	struct srv_stats st = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event evs[256];
+	uint8_t *buf = malloc(o->chunk);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool timed_out = false;
+	double secs;
+	char extra[200];
+
+	if (!buf || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e) < 0) {
+		msg("server: out of memory or epoll failure");
+		return 1;
+	}
+	while (!srv_stop) {
+		int n;
+
+		if (o->timeout > 0 && now_sec() - t0 >= o->timeout) {
+			timed_out = true;
+			break;
+		}
+		n = epoll_wait(ep, evs, 256, 200);
+		for (int i = 0; i < n; i++) {
+			struct esrv_conn *sc = evs[i].data.ptr;
+
+			if (!sc) {
+				/* Accept everything queued. */
+				for (;;) {
+					int fd = accept4(lfd, NULL, NULL,
+							 SOCK_CLOEXEC |
+								 SOCK_NONBLOCK);
+					struct epoll_event ce;
+					int one = 1;
+
+					if (fd < 0)
+						break;
+					sc = calloc(1, sizeof(*sc));
+					if (!sc) {
+						close(fd);
+						continue;
+					}
+					sc->fd = fd;
+					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+						   &one, sizeof(one));
+					ce.events = o->srv == SRV_SOURCE ?
+							    EPOLLOUT :
+							    EPOLLIN |
+								    EPOLLRDHUP;
+					ce.data.ptr = sc;
+					if (epoll_ctl(ep, EPOLL_CTL_ADD, fd,
+						      &ce) < 0) {
+						close(fd);
+						free(sc);
+						continue;
+					}
+					st.accepted++;
+					st.active++;
+				}
+				continue;
+			}
+			if (!esrv_serve(ep, sc, o->srv, buf, o->chunk,
+					evs[i].events))
+				esrv_close(ep, sc, &st);
+		}
+	}
+	close(lfd);
+	secs = now_sec() - t0;
+	snprintf(extra, sizeof(extra),
+		 "server=%s epoll=1 accepted=%u active=%u bytes_in=%" PRIu64
+		 " bytes_out=%" PRIu64 "%s",
+		 o->srv_name, st.accepted, st.active, st.bytes_in, st.bytes_out,
+		 timed_out ? " timeout=1" : "");
+	if (timed_out)
+		msg("server timeout after %.0f s: exiting", o->timeout);
+	print_result(o, st.bytes_in + st.bytes_out, secs, st.accepted,
+		     !timed_out, extra);
+	/* Open connections are closed by exiting. */
+	free(buf);
+	close(ep);
+	return timed_out ? 1 : 0;
+}
+
 /* ---- options ---------------------------------------------------------- */
 
 static void usage(FILE *f, const char *argv0)
@@ -952,11 +2328,35 @@ static void usage(FILE *f, const char *argv0)
 		"  refused  --host H --port P\n"
 		"           connecting must fail with ECONNREFUSED (an RST); exit 0 only\n"
 		"           then.\n"
-		"  server   --port P --mode discard|echo|source [--host BIND]\n"
-		"           kernel-socket server, one thread per connection; the source\n"
-		"           pattern is the same as tundra's. Stops on SIGTERM/SIGINT\n"
-		"           (exit 0) or when --timeout expires (exit 1); --timeout 0\n"
-		"           means no limit.\n"
+		"  rr       --host H --port P [--conns C] [--size B]\n"
+		"           [--duration S | --count N]\n"
+		"           request/response on an echo server: each of C connections\n"
+		"           sends B bytes (default 1), waits for the whole echo (checked),\n"
+		"           and repeats, for S seconds (default 3) or N transactions in\n"
+		"           all. Reports tps and latency percentiles in microseconds.\n"
+		"  crr      --host H --port P [--conns C] [--size B]\n"
+		"           [--duration S | --count N] [--src LIST]\n"
+		"           connect/request/response/close: C in flight, each connects,\n"
+		"           sends B bytes, reads the echo, closes (normally), and starts\n"
+		"           over. Reports connections/s, latency of the whole exchange,\n"
+		"           and errors by errno.\n"
+		"  hold     --host H --port P --conns N [--hold S] [--server-pid PID]\n"
+		"           [--src LIST] [--rst]\n"
+		"           open N connections to an echo server (at most 256 being set\n"
+		"           up at a time), verify each with a 1-byte echo, hold them S\n"
+		"           seconds (default 5; any event on one is a failure), re-verify\n"
+		"           up to 1000 evenly spaced ones, close them. Raises\n"
+		"           RLIMIT_NOFILE itself. With --server-pid, reports the server's\n"
+		"           VmRSS before and while holding and the bytes per connection;\n"
+		"           always reports the change of Slab (/proc/meminfo, whole\n"
+		"           machine), of the socket-related slab caches\n"
+		"           (/proc/slabinfo: TCP, inode, dentry, file, epoll item) and\n"
+		"           of TCP buffer memory (/proc/net/sockstat).\n"
+		"  server   --port P --mode discard|echo|source [--host BIND] [--epoll]\n"
+		"           kernel-socket server, one thread per connection (with --epoll:\n"
+		"           one thread, nonblocking sockets); the source pattern is the\n"
+		"           same as tundra's. Stops on SIGTERM/SIGINT (exit 0) or when\n"
+		"           --timeout expires (exit 1); --timeout 0 means no limit.\n"
 		"\n"
 		"Options:\n"
 		"  -H, --host H         peer address (client) or bind address (server)\n"
@@ -966,13 +2366,27 @@ static void usage(FILE *f, const char *argv0)
 		"  -k, --chunk K        bytes per read/write call (default 64K)\n"
 		"  -m, --mode M         server mode: discard, echo or source\n"
 		"      --verify-pattern recv: check the i %% 251 source pattern\n"
-		"      --seed S         echo: seed of the per-connection patterns (default 1)\n"
+		"      --seed S         echo, rr, crr, hold: seed of the per-connection\n"
+		"                       patterns (default 1)\n"
+		"  -s, --size B         rr, crr: request bytes (default 1)\n"
+		"  -d, --duration S     rr, crr: seconds of load (default 3)\n"
+		"  -n, --count N        rr, crr: transactions in all, instead of a duration\n"
+		"      --hold S         hold: seconds to hold (default 5)\n"
+		"      --server-pid PID hold: the server process whose VmRSS to read\n"
+		"      --src LIST       crr, hold: bind to these source addresses, round\n"
+		"                       robin: A.B.C.D[+N][,...] (+N: N consecutive ones)\n"
+		"      --src-prefix L   the same as --src\n"
+		"      --rst            hold: close with an RST (SO_LINGER 0), leaving\n"
+		"                       no TIME-WAIT behind\n"
+		"      --epoll          server: one epoll thread instead of one per conn\n"
 		"  -t, --timeout SEC    give up after SEC seconds (default 60), with a\n"
 		"                       message and exit status 1\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"Output: one line 'result mode=M bytes=N secs=S gbps=G conns=C ok=0|1 ...'\n"
-		"(gbps is 1e9 bit/s of payload). Exit status: 0 on full success, 1 on a\n"
+		"(gbps is 1e9 bit/s of payload; rr/crr/hold add key=value pairs such\n"
+		"as tps=, cps=, p50_us=, p99_us=, errors=, rss_bytes_per_conn=).\n"
+		"Exit status: 0 on full success, 1 on a\n"
 		"failed or unverified transfer or a timeout, 2 on a usage error.\n",
 		argv0);
 }
@@ -989,10 +2403,20 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "verify-pattern", no_argument, NULL, 'V' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "size", required_argument, NULL, 's' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "hold", required_argument, NULL, 'O' },
+		{ "server-pid", required_argument, NULL, 'P' },
+		{ "src", required_argument, NULL, 'A' },
+		{ "src-prefix", required_argument, NULL, 'A' },
+		{ "rst", no_argument, NULL, 'R' },
+		{ "epoll", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *m;
+	double dv;
 	uint64_t v;
 	char *end;
 	int ch;
@@ -1002,6 +2426,8 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 	o->chunk = DEFAULT_CHUNK;
 	o->timeout = 60;
 	o->seed = 1;
+	o->size = 1;
+	o->hold = 5;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -1025,13 +2451,19 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 		o->mode = MODE_REFUSED;
 	else if (!strcmp(m, "server"))
 		o->mode = MODE_SERVER;
+	else if (!strcmp(m, "rr"))
+		o->mode = MODE_RR;
+	else if (!strcmp(m, "crr"))
+		o->mode = MODE_CRR;
+	else if (!strcmp(m, "hold"))
+		o->mode = MODE_HOLD;
 	else {
 		msg("unknown mode '%s' (try --help)", m);
 		return -1;
 	}
 
 	optind = 1;
-	while ((ch = getopt_long(argc - 1, argv + 1, "H:p:b:c:k:m:t:h",
+	while ((ch = getopt_long(argc - 1, argv + 1, "H:p:b:c:k:m:t:s:d:n:h",
 				 longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
@@ -1092,6 +2524,53 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 		case 'S':
 			o->seed = strtoul(optarg, NULL, 0);
 			break;
+		case 's':
+			if (parse_size(optarg, &v) < 0 || v < 1 ||
+			    v > MAX_CHUNK) {
+				msg("bad --size '%s' (1..16M)", optarg);
+				return -1;
+			}
+			o->size = (size_t)v;
+			break;
+		case 'd':
+		case 'O':
+			errno = 0;
+			dv = strtod(optarg, &end);
+			if (errno || end == optarg || *end || dv < 0 ||
+			    dv > 86400) {
+				msg("bad --%s '%s' (0..86400)",
+				    ch == 'd' ? "duration" : "hold", optarg);
+				return -1;
+			}
+			if (ch == 'd')
+				o->duration = dv;
+			else
+				o->hold = dv;
+			break;
+		case 'n':
+			if (parse_size(optarg, &o->count) < 0 || !o->count) {
+				msg("bad --count '%s'", optarg);
+				return -1;
+			}
+			break;
+		case 'P':
+			errno = 0;
+			o->server_pid = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end ||
+			    o->server_pid <= 0) {
+				msg("bad --server-pid '%s'", optarg);
+				return -1;
+			}
+			break;
+		case 'A':
+			o->src = optarg;
+			break;
+		case 'R':
+			o->rst = true;
+			break;
+		case 'E':
+			o->epoll = true;
+			break;
 		default:
 			msg("try --help");
 			return -1;
@@ -1116,7 +2595,24 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 		msg("--host is required");
 		return -1;
 	}
-	if (o->mode != MODE_REFUSED && !o->bytes_set) {
+	if (o->mode == MODE_RR || o->mode == MODE_CRR) {
+		if (o->count && o->duration > 0) {
+			msg("give --duration or --count, not both");
+			return -1;
+		}
+		if (!o->count && o->duration <= 0)
+			o->duration = 3;
+	}
+	if (o->mode == MODE_HOLD && o->hold >= o->timeout) {
+		msg("--hold must be shorter than --timeout");
+		return -1;
+	}
+	if (o->src && o->mode != MODE_CRR && o->mode != MODE_HOLD) {
+		msg("--src is for crr and hold");
+		return -1;
+	}
+	if (o->mode != MODE_REFUSED && o->mode != MODE_RR &&
+	    o->mode != MODE_CRR && o->mode != MODE_HOLD && !o->bytes_set) {
 		msg("--bytes is required");
 		return -1;
 	}
@@ -1129,6 +2625,7 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 
 int main(int argc, char **argv)
 {
+	static struct src_list src;
 	struct lg_opts o;
 
 	if (parse_opts(argc, argv, &o) < 0)
@@ -1144,6 +2641,17 @@ int main(int argc, char **argv)
 		return run_refused(&o);
 	case MODE_SERVER:
 		return run_server(&o);
+	case MODE_RR:
+		return run_rr(&o);
+	case MODE_CRR:
+	case MODE_HOLD:
+		if (o.src && parse_src(o.src, &src) < 0) {
+			msg("bad --src '%s' (A.B.C.D[+N][,...], at most %u)",
+			    o.src, MAX_SRC_ADDRS);
+			return 2;
+		}
+		return o.mode == MODE_CRR ? run_crr(&o, o.src ? &src : NULL) :
+					    run_hold(&o, o.src ? &src : NULL);
 	case MODE_NONE:
 		break;
 	}
