@@ -820,7 +820,8 @@ static int take_err(struct tundra_sock *s)
 static ssize_t try_read(struct tundra_sock *s, void *buf, size_t len)
 {
 	uint32_t st = get_state(s); /* before the ring: see ST_RX_EOF */
-	size_t n = MIN(len, bring_avail(&s->rx));
+	size_t avail = bring_avail(&s->rx); /* once: MIN evaluates twice */
+	size_t n = MIN(len, avail);
 	int e;
 
 	if (n) {
@@ -891,7 +892,8 @@ static ssize_t try_write(struct tundra_sock *s, const void *buf, size_t len)
 	}
 	if (!(st & ST_CONNECTED))
 		return -EAGAIN; /* connect in progress */
-	n = MIN(len, bring_space(&s->tx));
+	n = bring_space(&s->tx); /* once: MIN evaluates twice */
+	n = MIN(len, n);
 	if (!n)
 		return -EAGAIN;
 	bring_put(&s->tx, buf, n);

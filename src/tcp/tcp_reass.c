@@ -36,6 +36,10 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 	if (!len)
 		return DROP_NONE;
 	(void)core;
+	/* The window keeps every acceptable byte inside the free space;
+	 * check it anyway rather than overwrite unread data. */
+	if (seq - c->rcv_nxt + len > bbuf_space(&c->rcvbuf))
+		return DROP_TCP_NOT_ACCEPTABLE;
 	bbuf_put_at(&c->rcvbuf, seq - c->rcv_nxt, data, len);
 
 	/* Merge with every range it overlaps or touches. */

@@ -311,6 +311,35 @@ if [[ -f tests/integration/test_tun_errors.sh ]]; then
 	fi
 fi
 
+# The iperf3 server driven by the stock client (a tundra of its own).
+if [[ -f tests/integration/test_iperf3.sh ]]; then
+	out=$(timeout -k 5 $((150 * SLOW)) bash tests/integration/test_iperf3.sh "$BUILD" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >"$LOG/test_iperf3.log"
+	if ((rc == 0)); then
+		pass "test_iperf3.sh ($(tail -n 1 <<<"$out"))"
+	else
+		fail "test_iperf3.sh" "exit $rc"
+		# Its FAIL lines and summary; the whole output is kept in
+		# test_iperf3.log with the other logs.
+		printf '%s\n' "$out" | grep -E '^(FAIL|[0-9]+ passed)' | sed 's/^/        | /'
+	fi
+fi
+
+# The thread API (include/tundra/socket.h), tundra as server and client
+# (a stack of its own per api_tool run).
+if [[ -f tests/integration/test_api.sh ]]; then
+	out=$(timeout -k 5 $((300 * SLOW)) bash tests/integration/test_api.sh "$BUILD" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >"$LOG/test_api.log"
+	if ((rc == 0)); then
+		pass "test_api.sh ($(tail -n 1 <<<"$out"))"
+	else
+		fail "test_api.sh" "exit $rc"
+		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
+	fi
+fi
+
 # ---- summary -----------------------------------------------------------
 
 if ((nfail > 0)); then
