@@ -28,6 +28,8 @@ set -uo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 NPROC=$(nproc)
 QUICK=${QUICK:-0}
@@ -93,17 +95,10 @@ FAILS=$RES/failures.txt
 
 NA=tb-ka-$$	# kernel client
 NB=tb-kb-$$	# kernel servers
-NS_LIST=()	# every namespace this run created, for cleanup
 NT_SEQ=0
 BG_PIDS=()	# `timeout` wrappers of background processes
 
 # ---- process and namespace helpers --------------------------------------
-
-ns_add() {	# ns_add NAME: create, remember, bring lo up
-	ip netns add "$1" || return 1
-	NS_LIST+=("$1")
-	ip -n "$1" link set lo up
-}
 
 # Client-side sysctls (per namespace): reuse TIME-WAIT ports for outgoing
 # connections where timestamps allow it, and the widest ephemeral range.
@@ -122,7 +117,7 @@ bg_start() {
 	w=$!
 	BG_PIDS+=("$w")
 	for ((i = 0; i < 50; i++)); do
-		p=$(awk '{print $1}' "/proc/$w/task/$w/children" 2>/dev/null)
+		p=$(child_pid "$w")
 		[[ -n $p ]] && break
 		kill -0 "$w" 2>/dev/null || break
 		sleep 0.05
@@ -133,20 +128,10 @@ bg_start() {
 
 # stop_pid PID [WRAPPER]: SIGTERM, up to 5 s, SIGKILL; then reap WRAPPER.
 stop_pid() {
-	local p=$1 w=${2:-} i
-	if [[ -n $p ]] && kill -TERM "$p" 2>/dev/null; then
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null
-	fi
+	local p=$1 w=${2:-}
+	kill_wait "$p" 5
 	if [[ -n $w ]]; then
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$w" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$w" 2>/dev/null
+		kill_wait "$w" 5 0
 		wait "$w" 2>/dev/null
 	fi
 	return 0
@@ -158,13 +143,11 @@ cleanup() {
 	for w in "${BG_PIDS[@]}"; do
 		if kill -0 "$w" 2>/dev/null; then
 			# The child first (TERM lets iperf3/loadgen exit cleanly).
-			n=$(awk '{print $1}' "/proc/$w/task/$w/children" 2>/dev/null)
+			n=$(child_pid "$w")
 			stop_pid "$n" "$w"
 		fi
 	done
-	for n in "${NS_LIST[@]}"; do
-		ip netns del "$n" 2>/dev/null
-	done
+	ns_cleanup_all
 }
 trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
@@ -191,7 +174,7 @@ lg() {
 	shift 6
 	log=$RES/logs/$sys-$cfg-$tag-$run.log
 	RESULT=""
-	if [[ $sys == tundra ]] && ! tundra_alive; then
+	if [[ $sys == tundra ]] && ! bench_tundra_alive; then
 		echo "tundra is not running (see its log in $RES/logs)" >"$log"
 		fail_rec "$sys $cfg $tag run $run: skipped" "$log" "-"
 		return 1
@@ -268,7 +251,7 @@ t_iperf() {
 	local sys=$1 cfg=$2 ns=$3 host=$4 run=$5 name=$6 log rc g
 	shift 6
 	log=$RES/logs/$sys-$cfg-$name-$run.log
-	if [[ $sys == tundra ]] && ! tundra_alive; then
+	if [[ $sys == tundra ]] && ! bench_tundra_alive; then
 		echo "tundra is not running (see its log in $RES/logs)" >"$log"
 		fail_rec "$sys $cfg $name run $run: skipped" "$log" "-"
 		return 1
@@ -293,12 +276,12 @@ IPERF_TESTS=("iperf_fwd_p1:" "iperf_rev_p1:-R" "iperf_fwd_p4:-P 4" "iperf_rev_p4
 TUNDRA=""
 TUNDRA_W=""
 NT=""
-# tundra_start W Q TAG: a fresh namespace and tundra in it; sets NT, TUNDRA.
-tundra_start() {
+# bench_tundra_start W Q TAG: a fresh namespace and tundra in it; sets NT, TUNDRA.
+bench_tundra_start() {
 	local w=$1 q=$2 tag=$3 i a
 	NT_SEQ=$((NT_SEQ + 1))
 	NT=tb-t-$$-$NT_SEQ
-	ns_add "$NT" || return 1
+	ns_create "$NT" || return 1
 	ns_client_sysctls "$NT"
 	TLOG=$RES/logs/tundra-$tag
 	# shellcheck disable=SC2086  # TUNDRA_ARGS is a list of options
@@ -324,12 +307,12 @@ tundra_start() {
 	done
 }
 
-tundra_alive() { [[ -n $TUNDRA ]] && kill -0 "$TUNDRA" 2>/dev/null; }
+bench_tundra_alive() { [[ -n $TUNDRA ]] && kill -0 "$TUNDRA" 2>/dev/null; }
 
-# tundra_stop: SIGUSR1 for the last counters, then SIGTERM; keep the log.
-tundra_stop() {
+# bench_tundra_stop: SIGUSR1 for the last counters, then SIGTERM; keep the log.
+bench_tundra_stop() {
 	local i before
-	if tundra_alive; then
+	if bench_tundra_alive; then
 		before=$(grep -c '^stats tx ' "$TLOG.log")
 		kill -USR1 "$TUNDRA" 2>/dev/null
 		for ((i = 0; i < 20; i++)); do
@@ -340,7 +323,7 @@ tundra_stop() {
 	stop_pid "$TUNDRA" "$TUNDRA_W"
 	TUNDRA=""
 	TUNDRA_W=""
-	ip netns del "$NT" 2>/dev/null
+	ns_delete "$NT"
 	# Summarise trouble from tundra's final counters.
 	awk '/^stats drop /{print "    tundra drops: " $0}
 	     /^stats worker=/{for (i = 1; i <= NF; i++) if ($i ~ /^(retransmits|conns_reset)=/ && $i !~ /=0$/) r = r " " $2 " " $i}
@@ -355,8 +338,8 @@ tundra_stop() {
 KSRV_ECHO=""
 kernel_start() {
 	local s i ok=1
-	ns_add "$NA" || return 1
-	ns_add "$NB" || return 1
+	ns_create "$NA" || return 1
+	ns_create "$NB" || return 1
 	ns_client_sysctls "$NA"
 	ip -n "$NA" link add vb0 mtu "$MTU" type veth peer name vb1 mtu "$MTU" netns "$NB" || return 1
 	ip -n "$NA" addr add 10.9.0.1/24 dev vb0
@@ -412,8 +395,8 @@ battery() {	# battery SYS: RUNS of every test against one system
 		if [[ $sys == tundra ]]; then
 			# A fresh tundra per run: its allocator keeps freed
 			# memory, which would hide the cost of a second run.
-			tundra_stop >/dev/null
-			tundra_start "$WORKERS" "$QUEUES" "hold-$r" || continue
+			bench_tundra_stop >/dev/null
+			bench_tundra_start "$WORKERS" "$QUEUES" "hold-$r" || continue
 			ns=$NT
 			spid=$TUNDRA
 		else
@@ -465,12 +448,12 @@ for s in KSRV_DISCARD KSRV_SOURCE KSRV_ECHO KSRV_IPERF; do
 	w=${s}_W
 	[[ -n ${!s:-} ]] && stop_pid "${!s}" "${!w:-}"
 done
-ip netns del "$NA" 2>/dev/null
-ip netns del "$NB" 2>/dev/null
+ns_delete "$NA"
+ns_delete "$NB"
 
 echo "== tundra --workers $WORKERS --queues $QUEUES"
 TUNDRA_IPERF=0
-if tundra_start "$WORKERS" "$QUEUES" main; then
+if bench_tundra_start "$WORKERS" "$QUEUES" main; then
 	if ((HAVE_IPERF)); then
 		# Does tundra answer iperf3 on 5201? One short real test.
 		if timeout -k 5 20 ip netns exec "$NT" iperf3 -c 10.0.0.2 -p 5201 -t 1 \
@@ -481,7 +464,7 @@ if tundra_start "$WORKERS" "$QUEUES" main; then
 		fi
 	fi
 	battery tundra
-	tundra_stop
+	bench_tundra_stop
 else
 	note "tundra did not start: no tundra numbers (see $RES/logs/tundra-main.log)"
 fi
@@ -517,16 +500,16 @@ if [[ $SCALE == 1 ]]; then
 	for w in $SV; do
 		for q in $SV; do
 			echo "-- workers=$w queues=$q"
-			tundra_start "$w" "$q" "scale-w${w}q${q}" || continue
+			bench_tundra_start "$w" "$q" "scale-w${w}q${q}" || continue
 			for ((r = 1; r <= SCALE_RUNS; r++)); do
-				tundra_alive || break
+				bench_tundra_alive || break
 				t_send tundra "scale-w${w}q${q}" "$NT" 10.0.0.2 "$r" "$SCALE_BYTES"
 			done
 			for ((r = 1; r <= SCALE_RUNS; r++)); do
-				tundra_alive || break
+				bench_tundra_alive || break
 				t_crr tundra "scale-w${w}q${q}" "$NT" 10.0.0.2 "$r" "10.0.0.10+$SRC_ADDRS"
 			done
-			tundra_stop
+			bench_tundra_stop
 		done
 	done
 fi
@@ -747,6 +730,7 @@ echo
 echo "=================================================================="
 cat "$RES/results.txt"
 echo
+# shellcheck disable=SC2012  # fixed file name patterns, listed for reading
 echo "results: $RES/ ($(cd "$RES" && ls -- *.txt *.csv *.json *.png 2>/dev/null | tr '\n' ' '))"
 # Exit status: 0 when every measurement succeeded.
 [[ ! -s $FAILS ]]

@@ -18,6 +18,8 @@ set -uo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 RUNS=${RUNS:-3}
 BYTES=${BYTES:-1G}
@@ -32,8 +34,6 @@ NA=tundra-vb-a-$$	# client side
 NB=tundra-vb-b-$$	# server side
 NT=tundra-vb-t-$$	# tundra
 srv_pid=""
-tpid=""
-tundra_pid=""
 LOG=$(mktemp -d /tmp/tundra-vb.XXXXXX)
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -43,25 +43,11 @@ fi
 [[ -x $LOADGEN ]] || { echo "veth_baseline: $LOADGEN missing (make first)" >&2; exit 2; }
 [[ $RUNS =~ ^[1-9][0-9]?$ ]] || { echo "veth_baseline: RUNS must be 1..99" >&2; exit 2; }
 
-stop_pid() {	# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL
-	local p=$1 i
-	[[ -n $p ]] || return 0
-	kill -TERM "$p" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$p" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$p" 2>/dev/null
-}
-
 cleanup() {
-	stop_pid "$srv_pid"
-	stop_pid "$tundra_pid"
-	[[ -n $tpid ]] && kill -KILL "$tpid" 2>/dev/null
+	kill_wait "$srv_pid" 5
+	tundra_kill
 	wait 2>/dev/null
-	for n in "$NA" "$NB" "$NT"; do
-		ip netns del "$n" 2>/dev/null
-	done
+	ns_cleanup_all
 	rm -rf "$LOG"
 }
 trap cleanup EXIT
@@ -97,8 +83,7 @@ echo "== $BYTES to a discard server, $RUNS runs each, MTU $MTU, $(nproc) CPUs, k
 # ---- kernel <-> kernel over veth ----------------------------------------
 
 for n in "$NA" "$NB"; do
-	ip netns add "$n" || exit 1
-	ip -n "$n" link set lo up
+	ns_create "$n" || exit 1
 done
 ip -n "$NA" link add vb0 mtu "$MTU" type veth peer name vb1 mtu "$MTU" netns "$NB" || exit 1
 ip -n "$NA" addr add 10.0.1.1/24 dev vb0
@@ -115,7 +100,7 @@ for ((i = 0; i < 50; i++)); do
 done
 runs veth "$NA" 10.0.1.2 || exit 1
 veth=$MEDIAN
-stop_pid "$srv_pid"
+kill_wait "$srv_pid" 5
 srv_pid=""
 echo "veth    median: $veth Gbit/s"
 
@@ -133,21 +118,11 @@ if [[ ! -x $TUNDRA_BIN ]]; then
 	exit 0
 fi
 
-ip netns add "$NT" || exit 1
-ip -n "$NT" link set lo up
+ns_create "$NT" || exit 1
 # shellcheck disable=SC2086  # TUNDRA_ARGS is a list of options
-timeout -k 5 900 ip netns exec "$NT" "$TUNDRA_BIN" --dev tun0 \
-	--addr 10.0.0.2/24 --peer-addr 10.0.0.1/24 --mtu "$MTU" $TUNDRA_ARGS \
-	>"$LOG/tundra.out" 2>"$LOG/tundra.err" &
-tpid=$!
-for ((i = 0; i < 200; i++)); do
-	[[ -n $tundra_pid ]] ||
-		tundra_pid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null)
-	grep -q '^tundra: ready' "$LOG/tundra.out" 2>/dev/null && break
-	kill -0 "$tpid" 2>/dev/null || break
-	sleep 0.1
-done
-if ! grep -q '^tundra: ready' "$LOG/tundra.out"; then
+if ! tundra_launch "$NT" 900 200 "$LOG/tundra.out" "$LOG/tundra.err" \
+	"$TUNDRA_BIN" --dev tun0 --addr 10.0.0.2/24 --peer-addr 10.0.0.1/24 \
+	--mtu "$MTU" $TUNDRA_ARGS; then
 	echo "veth_baseline: tundra did not become ready" >&2
 	tail -n 20 "$LOG/tundra.err" >&2
 	exit 1
@@ -157,7 +132,7 @@ if ! runs tundra "$NT" 10.0.0.2; then
 	exit 1
 fi
 tun=$MEDIAN
-stop_pid "$tundra_pid"
-tundra_pid=""
+kill_wait "$TUNDRA_PID" 5
+TUNDRA_PID=""
 echo "tundra  median: $tun Gbit/s"
 echo "$veth $tun" | awk '{ if ($1 > 0) printf "ratio tundra/veth: %.2f (veth %s Gbit/s, tundra %s Gbit/s, same run)\n", $2 / $1, $1, $2 }'

@@ -12,6 +12,8 @@ set -uo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 TUNDRA=$BUILD/tundra
 LOADGEN=$BUILD/bench/loadgen
@@ -31,24 +33,13 @@ command -v iperf3 >/dev/null ||
 	{ echo "demo: iperf3 not installed (make deps)" >&2; exit 2; }
 
 LOG=$(mktemp -d /tmp/tundra-demo.XXXXXX)
-tpid=""
-tundra_pid=""
 status=0
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-	local i
-	if [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; then
-		kill -TERM "$tundra_pid" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$tundra_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$tundra_pid" 2>/dev/null
-	fi
-	[[ -n $tpid ]] && kill -KILL "$tpid" 2>/dev/null
+	tundra_kill
 	wait 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	ns_cleanup_all
 	rm -rf "$LOG"
 }
 trap cleanup EXIT
@@ -64,29 +55,17 @@ die() {
 	fi
 	exit 1
 }
-in_ns() {
-	local t=$1
-	shift
-	timeout -k 5 "$t" ip netns exec "$NS" "$@"
-}
 
 say "Creating network namespace $NS"
-ip netns add "$NS" || die "cannot create namespace $NS"
-ip -n "$NS" link set lo up
+ns_create "$NS" || die "cannot create namespace $NS"
 
 say "Starting $TUNDRA (device tun0, tundra $ADDR, kernel 10.0.0.1)"
-timeout -k 5 600 ip netns exec "$NS" "$TUNDRA" --dev tun0 \
-	--addr "$ADDR/24" --peer-addr 10.0.0.1/24 \
-	>"$LOG/tundra.out" 2>"$LOG/tundra.err" &
-tpid=$!
-for ((i = 0; i < 200; i++)); do
-	[[ -n $tundra_pid ]] ||
-		tundra_pid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null)
-	grep -q '^tundra: ready' "$LOG/tundra.out" 2>/dev/null && break
-	kill -0 "$tpid" 2>/dev/null || die "tundra exited before it was ready"
-	sleep 0.1
-done
-grep -q '^tundra: ready' "$LOG/tundra.out" || die "tundra not ready after 20 s"
+tundra_launch "$NS" 600 200 "$LOG/tundra.out" "$LOG/tundra.err" "$TUNDRA" \
+	--dev tun0 --addr "$ADDR/24" --peer-addr 10.0.0.1/24
+case $? in
+1) die "tundra exited before it was ready" ;;
+2) die "tundra not ready after 20 s" ;;
+esac
 grep -m1 '^tundra: ready' "$LOG/tundra.out"
 ip -n "$NS" -br addr show dev tun0
 
@@ -119,19 +98,12 @@ iperf "forward (the kernel sends, tundra receives)"
 iperf "reverse (tundra sends, the kernel receives)" -R
 
 say "Stopping tundra (SIGTERM); its final stats:"
-kill -TERM "$tundra_pid"
-for ((i = 0; i < 100; i++)); do
-	kill -0 "$tpid" 2>/dev/null || break
-	sleep 0.1
-done
-if kill -0 "$tpid" 2>/dev/null; then
+if ! tundra_stop 100; then
 	echo "demo: tundra still running 10 s after SIGTERM" >&2
 	status=1
 else
-	wait "$tpid"
-	rc=$?
-	tundra_pid=""
-	((rc == 0)) || { echo "demo: tundra exited with status $rc" >&2; status=1; }
+	TUNDRA_PID=""
+	((TUNDRA_RC == 0)) || { echo "demo: tundra exited with status $TUNDRA_RC" >&2; status=1; }
 fi
 grep '^stats ' "$LOG/tundra.out" | sed 's/^/    /'
 if [[ -s $LOG/tundra.err ]]; then

@@ -44,6 +44,8 @@ WORKLOAD=${2:-${WORKLOAD:-send}}
 shift $(($# > 2 ? 2 : $#))
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 TUNDRA=$BUILD/tundra
 LOADGEN=$BUILD/bench/loadgen
@@ -83,70 +85,40 @@ for f in "$TUNDRA" "$LOADGEN"; do
 done
 
 mkdir -p "$OUT" || die "cannot create $OUT"
-tpid=""       # timeout wrapping tundra
-tundra_pid="" # tundra itself
 perf_pid=""
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-	local i
-	if [[ -n $perf_pid ]] && kill -0 "$perf_pid" 2>/dev/null; then
-		kill -INT "$perf_pid" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$perf_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$perf_pid" 2>/dev/null
-	fi
-	if [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; then
-		kill -TERM "$tundra_pid" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$tundra_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$tundra_pid" 2>/dev/null
-	fi
-	[[ -n $tpid ]] && kill -KILL "$tpid" 2>/dev/null
+	kill_wait "$perf_pid" 10 INT
+	tundra_kill
 	wait 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	ns_cleanup_all
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-in_ns() {
-	local t=$1
-	shift
-	timeout -k 5 "$t" ip netns exec "$NS" "$@"
-}
 
 echo "profile: workload '$WORKLOAD': loadgen ${LG_ARGS[*]}"
 echo "profile: results in $OUT"
 
-ip netns add "$NS" || die "cannot create namespace $NS"
-ip -n "$NS" link set lo up
+ns_create "$NS" || die "cannot create namespace $NS"
 
 # `ip netns exec` execs tundra in place: its PID is timeout's child.
-timeout -k 5 300 ip netns exec "$NS" "$TUNDRA" --dev tun0 \
-	--addr "$ADDR/24" --peer-addr 10.0.0.1/24 --workers 2 --queues 2 \
-	>"$OUT/tundra.out" 2>"$OUT/tundra.err" &
-tpid=$!
-for ((i = 0; i < 200; i++)); do
-	[[ -n $tundra_pid ]] ||
-		tundra_pid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null)
-	grep -q '^tundra: ready' "$OUT/tundra.out" 2>/dev/null && break
-	kill -0 "$tpid" 2>/dev/null || die "tundra exited before it was ready: $(tail -n 5 "$OUT/tundra.err")"
-	sleep 0.1
-done
-grep -q '^tundra: ready' "$OUT/tundra.out" || die "tundra not ready after 20 s"
-[[ -n $tundra_pid ]] || die "cannot find tundra's PID"
+tundra_launch "$NS" 300 200 "$OUT/tundra.out" "$OUT/tundra.err" "$TUNDRA" \
+	--dev tun0 --addr "$ADDR/24" --peer-addr 10.0.0.1/24 --workers 2 --queues 2
+case $? in
+1) die "tundra exited before it was ready: $(tail -n 5 "$OUT/tundra.err")" ;;
+2) die "tundra not ready after 20 s" ;;
+esac
+[[ -n $TUNDRA_PID ]] || die "cannot find tundra's PID"
 grep -m1 '^tundra: ready' "$OUT/tundra.out"
-echo "profile: threads: $(cat /proc/"$tundra_pid"/task/*/comm | sort | tr '\n' ' ')"
+echo "profile: threads: $(cat /proc/"$TUNDRA_PID"/task/*/comm | sort | tr '\n' ' ')"
 
 # The kernel side of the traffic runs in loadgen and in softirq context,
 # outside tundra's PID: -p shows tundra's own threads only (their user and
 # kernel time, syscalls included).
 timeout -k 5 150 perf record -q -F "$FREQ" -g --call-graph fp \
-	-p "$tundra_pid" -o "$OUT/perf.data" 2>"$OUT/perf-record.err" &
+	-p "$TUNDRA_PID" -o "$OUT/perf.data" 2>"$OUT/perf-record.err" &
 perf_pid=$!
 sleep 0.5
 kill -0 "$perf_pid" 2>/dev/null || die "perf record failed: $(cat "$OUT/perf-record.err")"
@@ -159,18 +131,12 @@ kill -INT "$perf_pid"
 wait "$perf_pid" 2>/dev/null
 perf_pid=""
 
-kill -TERM "$tundra_pid"
-for ((i = 0; i < 100; i++)); do
-	kill -0 "$tpid" 2>/dev/null || break
-	sleep 0.1
-done
-if kill -0 "$tpid" 2>/dev/null; then
-	echo "profile: tundra still running 10 s after SIGTERM" >&2
+if tundra_stop 100; then
+	TUNDRA_PID=""
 else
-	wait "$tpid"
-	tundra_pid=""
+	echo "profile: tundra still running 10 s after SIGTERM" >&2
 fi
-ip netns del "$NS" 2>/dev/null
+ns_delete "$NS"
 
 # ---- reports -------------------------------------------------------------
 

@@ -20,6 +20,8 @@ set -uo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 TUNDRA=$BUILD/tundra
 LOADGEN=$BUILD/bench/loadgen
@@ -43,58 +45,19 @@ for f in "$TUNDRA" "$LOADGEN"; do
 	fi
 done
 
-# Sanitizers: report to stderr, stop at the first error, look for leaks.
-SAN=0
-case $(basename "$BUILD") in
-san-*) SAN=1 ;;
-esac
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# tsan.supp silences frames inside the uninstrumented liburcu only.
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tsan.supp}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-}
-# Sanitized binaries are slower; give every step more time.
-SLOW=1
-((SAN)) && SLOW=3
+# Sanitizers: options exported, SAN and SLOW (time factor) set.
+san_setup "$BUILD"
 
 LOG=$(mktemp -d /tmp/tundra-it.XXXXXX)
 OUT=$LOG/tundra.out
 ERR=$LOG/tundra.err
-npass=0
-nfail=0
-failed=()
-tpid=""		# the `timeout` wrapping tundra
-tundra_pid=""	# tundra itself
-tundra_rc=""
 
 log() { printf '%s\n' "$*"; }
 
-pass() {
-	npass=$((npass + 1))
-	printf 'PASS  %s\n' "$1"
-}
-
-fail() {
-	nfail=$((nfail + 1))
-	failed+=("$1")
-	printf 'FAIL  %s%s\n' "$1" "${2:+: $2}"
-}
-
 cleanup() {
-	local i
-	if [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; then
-		kill -TERM "$tundra_pid" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$tundra_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$tundra_pid" 2>/dev/null
-	fi
-	if [[ -n $tpid ]] && kill -0 "$tpid" 2>/dev/null; then
-		kill -KILL "$tpid" 2>/dev/null
-	fi
+	tundra_kill
 	wait 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	ns_cleanup_all
 	if ((nfail == 0)); then
 		rm -rf "$LOG"
 	fi
@@ -102,34 +65,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in_ns SECONDS CMD... — run CMD in the namespace, bounded in time.
-in_ns() {
-	local t=$1
-	shift
-	timeout -k 5 "$t" ip netns exec "$NS" "$@"
-}
-
-alive() { [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; }
-
 # step NAME SECONDS CMD... — one test: PASS when CMD exits 0.
 step() {
 	local name=$1 t=$(($2 * SLOW)) out rc
 	shift 2
-	if ! alive; then
-		fail "$name" "tundra is not running"
+	if ! tundra_alive; then
+		t_fail "$name" "tundra is not running"
 		return
 	fi
 	out=$(in_ns "$t" "$@" 2>&1)
 	rc=$?
 	printf '%s\n' "$out" >>"$LOG/steps.log"
 	if ((rc == 0)); then
-		pass "$name"
+		t_pass "$name"
 		grep '^result ' <<<"$out" | sed 's/^/        /'
 	else
 		if ((rc == 124 || rc == 137)); then
-			fail "$name" "timed out after ${t}s"
+			t_fail "$name" "timed out after ${t}s"
 		else
-			fail "$name" "exit $rc"
+			t_fail "$name" "exit $rc"
 		fi
 		printf '%s\n' "$out" | tail -n 15 | sed 's/^/        | /'
 	fi
@@ -150,7 +104,7 @@ check_accepts() {
 	local lines bad
 	lines=$(last_worker_lines)
 	if [[ $(wc -l <<<"$lines") -ne $WORKERS || -z $lines ]]; then
-		fail "every worker accepted connections" \
+		t_fail "every worker accepted connections" \
 			"expected $WORKERS 'stats worker=' lines, got: ${lines:-none}"
 		return
 	fi
@@ -163,50 +117,30 @@ check_accepts() {
 		found = 0
 	}' <<<"$lines")
 	if [[ -z $bad ]]; then
-		pass "every worker accepted connections ($(
+		t_pass "every worker accepted connections ($(
 			grep -o 'conns_accepted=[0-9]*' <<<"$lines" |
 				cut -d= -f2 | paste -sd/ -))"
 	else
-		fail "every worker accepted connections" "$(tr '\n' ' ' <<<"$bad")"
+		t_fail "every worker accepted connections" "$(tr '\n' ' ' <<<"$bad")"
 	fi
-}
-
-sanitizer_report() {
-	grep -E -m 5 'ERROR: (Address|Leak|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer|AddressSanitizer:DEADLYSIGNAL' "$ERR" 2>/dev/null
 }
 
 # ---- setup -------------------------------------------------------------
 
 log "== tundra integration tests: $TUNDRA (namespace $NS)"
 ((SAN)) && log "   sanitizer build: ASAN_OPTIONS=$ASAN_OPTIONS"
-ip netns add "$NS" || { echo "run.sh: cannot create namespace $NS" >&2; exit 2; }
-ip -n "$NS" link set lo up
+ns_create "$NS" || { echo "run.sh: cannot create namespace $NS" >&2; exit 2; }
 
-# `ip netns exec` execs the command, so the child of `timeout` is tundra.
-timeout -k 5 "$LIFETIME" ip netns exec "$NS" "$TUNDRA" \
+if tundra_launch "$NS" "$LIFETIME" $((100 * SLOW)) "$OUT" "$ERR" "$TUNDRA" \
 	--dev "$DEV" --addr "$ADDR/24" --peer-addr 10.0.0.1/24 \
-	--queues "$QUEUES" --workers "$WORKERS" >"$OUT" 2>"$ERR" &
-tpid=$!
-ready=0
-for ((i = 0; i < 100 * SLOW; i++)); do
-	if [[ -z $tundra_pid ]]; then
-		tundra_pid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null)
-	fi
-	if grep -q '^tundra: ready' "$OUT" 2>/dev/null; then
-		ready=1
-		break
-	fi
-	kill -0 "$tpid" 2>/dev/null || break
-	sleep 0.1
-done
-if ((ready)) && alive; then
-	pass "start ($(grep -m1 '^tundra: ready' "$OUT"))"
+	--queues "$QUEUES" --workers "$WORKERS" && tundra_alive; then
+	t_pass "start ($(grep -m1 '^tundra: ready' "$OUT"))"
 else
-	if kill -0 "$tpid" 2>/dev/null; then
-		fail "start" "no 'tundra: ready' line within $((10 * SLOW))s"
+	if kill -0 "$TUNDRA_TPID" 2>/dev/null; then
+		t_fail "start" "no 'tundra: ready' line within $((10 * SLOW))s"
 	else
-		wait "$tpid"
-		fail "start" "tundra exited with status $?"
+		wait "$TUNDRA_TPID"
+		t_fail "start" "tundra exited with status $?"
 	fi
 fi
 
@@ -228,74 +162,61 @@ step "100 concurrent echo connections" 70 \
 
 # Per-worker stats from a SIGUSR1 snapshot.
 have_snapshot=0
-if alive; then
+if tundra_alive; then
 	before=$(snapshots)
-	kill -USR1 "$tundra_pid"
+	kill -USR1 "$TUNDRA_PID"
 	for ((i = 0; i < 50 * SLOW; i++)); do
 		(($(snapshots) > before)) && break
-		alive || break
+		tundra_alive || break
 		sleep 0.1
 	done
 	if (($(snapshots) > before)); then
 		sleep 0.2
 		have_snapshot=1
-		pass "stats snapshot on SIGUSR1"
+		t_pass "stats snapshot on SIGUSR1"
 		check_accepts
 	else
-		fail "stats snapshot on SIGUSR1" \
-			"no new stats within $((5 * SLOW))s$(alive || echo '; tundra died')"
+		t_fail "stats snapshot on SIGUSR1" \
+			"no new stats within $((5 * SLOW))s$(tundra_alive || echo '; tundra died')"
 	fi
 else
-	fail "stats snapshot on SIGUSR1" "tundra is not running"
+	t_fail "stats snapshot on SIGUSR1" "tundra is not running"
 fi
 
 # ---- shutdown ----------------------------------------------------------
 
-if alive; then
-	kill -TERM "$tundra_pid"
-	for ((i = 0; i < 100 * SLOW; i++)); do
-		kill -0 "$tpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$tpid" 2>/dev/null; then
-		fail "clean exit on SIGTERM" "still running after $((10 * SLOW))s"
-		kill -KILL "$tundra_pid" 2>/dev/null
+if tundra_alive; then
+	if ! tundra_stop $((100 * SLOW)); then
+		t_fail "clean exit on SIGTERM" "still running after $((10 * SLOW))s"
+		kill -KILL "$TUNDRA_PID" 2>/dev/null
+	elif ((TUNDRA_RC == 0)); then
+		t_pass "clean exit on SIGTERM (status 0)"
 	else
-		wait "$tpid"
-		tundra_rc=$?
-		if ((tundra_rc == 0)); then
-			pass "clean exit on SIGTERM (status 0)"
-		else
-			fail "clean exit on SIGTERM" "exit status $tundra_rc"
-		fi
+		t_fail "clean exit on SIGTERM" "exit status $TUNDRA_RC"
 	fi
 	if ((!have_snapshot)); then
 		if grep -q '^stats tx ' "$OUT"; then
 			check_accepts
 		else
-			fail "every worker accepted connections" "no stats printed"
+			t_fail "every worker accepted connections" "no stats printed"
 		fi
 	fi
 	if ip -n "$NS" link show dev "$DEV" >/dev/null 2>&1; then
-		fail "device $DEV gone after exit" "$(ip -n "$NS" -br link show dev "$DEV")"
+		t_fail "device $DEV gone after exit" "$(ip -n "$NS" -br link show dev "$DEV")"
 	else
-		pass "device $DEV gone after exit"
+		t_pass "device $DEV gone after exit"
 	fi
 else
 	st=""
-	if [[ -n $tpid ]] && ! kill -0 "$tpid" 2>/dev/null; then
-		wait "$tpid"
+	if [[ -n $TUNDRA_TPID ]] && ! kill -0 "$TUNDRA_TPID" 2>/dev/null; then
+		wait "$TUNDRA_TPID"
 		st=" (it had exited with status $?)"
 	fi
-	fail "clean exit on SIGTERM" "tundra was not running$st"
+	t_fail "clean exit on SIGTERM" "tundra was not running$st"
 fi
-tundra_pid=""
+TUNDRA_PID=""
 
-if report=$(sanitizer_report) && [[ -n $report ]]; then
-	fail "no sanitizer reports" "$(head -n 1 <<<"$report")"
-else
-	((SAN)) && pass "no sanitizer reports"
-fi
+t_no_sanitizer_reports "$ERR"
 
 # ---- sibling suites ----------------------------------------------------
 
@@ -304,9 +225,9 @@ if [[ -f tests/integration/test_tun_errors.sh ]]; then
 	rc=$?
 	printf '%s\n' "$out" >"$LOG/test_tun_errors.log"
 	if ((rc == 0)); then
-		pass "test_tun_errors.sh"
+		t_pass "test_tun_errors.sh"
 	else
-		fail "test_tun_errors.sh" "exit $rc"
+		t_fail "test_tun_errors.sh" "exit $rc"
 		printf '%s\n' "$out" | tail -n 20 | sed 's/^/        | /'
 	fi
 fi
@@ -317,9 +238,9 @@ if [[ -f tests/integration/test_iperf3.sh ]]; then
 	rc=$?
 	printf '%s\n' "$out" >"$LOG/test_iperf3.log"
 	if ((rc == 0)); then
-		pass "test_iperf3.sh ($(tail -n 1 <<<"$out"))"
+		t_pass "test_iperf3.sh ($(tail -n 1 <<<"$out"))"
 	else
-		fail "test_iperf3.sh" "exit $rc"
+		t_fail "test_iperf3.sh" "exit $rc"
 		# Its FAIL lines and summary; the whole output is kept in
 		# test_iperf3.log with the other logs.
 		printf '%s\n' "$out" | grep -E '^(FAIL|[0-9]+ passed)' | sed 's/^/        | /'
@@ -333,9 +254,9 @@ if [[ -f tests/integration/test_api.sh ]]; then
 	rc=$?
 	printf '%s\n' "$out" >"$LOG/test_api.log"
 	if ((rc == 0)); then
-		pass "test_api.sh ($(tail -n 1 <<<"$out"))"
+		t_pass "test_api.sh ($(tail -n 1 <<<"$out"))"
 	else
-		fail "test_api.sh" "exit $rc"
+		t_fail "test_api.sh" "exit $rc"
 		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
 	fi
 fi
@@ -353,5 +274,5 @@ if ((nfail > 0)); then
 	tail -n 30 "$keep/tundra.out" 2>/dev/null | sed 's/^/    /'
 	LOG=$keep	# cleanup must not delete what we kept
 fi
-echo "$npass passed, $nfail failed"
+t_summary
 ((nfail == 0))

@@ -21,6 +21,8 @@ set -uo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 TOOL=$BUILD/tests/it_api_tool
 LOADGEN=$BUILD/bench/loadgen
@@ -29,7 +31,7 @@ BIG=${BIG:-1G}
 NS=tundra-api-$$
 TADDR=10.0.0.2
 KADDR=10.0.0.1
-STACK=(--dev tun0 --addr $TADDR/24 --peer-addr $KADDR/24 --workers 2 --queues 2)
+STACK=(--dev tun0 --addr "$TADDR/24" --peer-addr "$KADDR/24" --workers 2 --queues 2)
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "test_api.sh: needs root (network namespaces, TUN)" >&2
@@ -43,27 +45,10 @@ for f in "$TOOL" "$LOADGEN"; do
 done
 command -v python3 >/dev/null || { echo "test_api.sh: needs python3" >&2; exit 2; }
 
-SAN=0
-case $(basename "$BUILD") in
-san-*) SAN=1 ;;
-esac
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tsan.supp}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-}
-SLOW=1
-((SAN)) && SLOW=3
+san_setup "$BUILD"
 
 LOG=$(mktemp -d /tmp/tundra-api.XXXXXX)
-npass=0
-nfail=0
 bgpids=()
-
-pass() { npass=$((npass + 1)); printf 'PASS  %s\n' "$1"; }
-fail() {
-	nfail=$((nfail + 1))
-	printf 'FAIL  %s%s\n' "$1" "${2:+: $2}"
-}
 
 cleanup() {
 	local p i
@@ -82,17 +67,11 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	ns_cleanup_all
 	((nfail == 0)) && rm -rf "$LOG"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-in_ns() {
-	local t=$1
-	shift
-	timeout -k 5 "$t" ip netns exec "$NS" "$@"
-}
 
 # bg NAME SECONDS CMD... — start CMD in the namespace in the background,
 # stdout/stderr in $LOG/NAME.{out,err}; its PID (the timeout's) in BGPID.
@@ -108,7 +87,7 @@ bg() {
 # child of the timeout), wait for it; its status in BGRC.
 stop_bg() {
 	local pid=$1 child i
-	child=$(awk '{print $1}' "/proc/$pid/task/$pid/children" 2>/dev/null)
+	child=$(child_pid "$pid")
 	[[ -n $child ]] && kill -TERM "$child" 2>/dev/null
 	for ((i = 0; i < 100 * SLOW; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -140,10 +119,6 @@ wait_line() { # FILE REGEX SECONDS
 	return 1
 }
 
-sanitizer_report() {
-	grep -E -m 3 'ERROR: (Address|Leak|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer' "$@" 2>/dev/null
-}
-
 # tool NAME SECONDS ARGS... — run api_tool in the namespace (foreground).
 tool() {
 	local name=$1 t=$(($2 * SLOW))
@@ -168,18 +143,18 @@ field_list() { grep -o "$1=[0-9]*" | cut -d= -f2 | paste -sd/ -; }
 # sanitizer report; FAIL with context otherwise.
 check() {
 	local name=$1 rc=$2 base=$3 rep
-	rep=$(sanitizer_report "$LOG/$base.err")
+	rep=$(sanitizer_report "$LOG/$base.err" 3)
 	if ((rc == 0)) && [[ -z $rep ]] && grep -q ' ok=1' "$LOG/$base.out"; then
-		pass "$name"
+		t_pass "$name"
 		grep -h '^result ' "$LOG/$base.out" | sed 's/^/        /'
 		return 0
 	fi
 	if [[ -n $rep ]]; then
-		fail "$name" "sanitizer: $(head -n 1 <<<"$rep")"
+		t_fail "$name" "sanitizer: $(head -n 1 <<<"$rep")"
 	elif ((rc == 124 || rc == 137)); then
-		fail "$name" "timed out"
+		t_fail "$name" "timed out"
 	else
-		fail "$name" "exit $rc"
+		t_fail "$name" "exit $rc"
 	fi
 	tail -n 8 "$LOG/$base.out" "$LOG/$base.err" 2>/dev/null | sed 's/^/        | /'
 	return 1
@@ -240,8 +215,7 @@ PEER=(python3 "$LOG/peer.py")
 
 # ---- setup ---------------------------------------------------------------
 echo "== thread API tests: $TOOL (namespace $NS)"
-ip netns add "$NS" || { echo "test_api.sh: cannot create namespace $NS" >&2; exit 2; }
-ip -n "$NS" link set lo up
+ns_create "$NS" || { echo "test_api.sh: cannot create namespace $NS" >&2; exit 2; }
 
 # ---- tundra as server ----------------------------------------------------
 bg server 200 "$TOOL" server --port 7 "${STACK[@]}" --timeout $((190 * SLOW))
@@ -262,15 +236,15 @@ if wait_line "$LOG/server.out" '^api_tool: ready' 10; then
 		>"$LOG/srv_half.out" 2>"$LOG/srv_half.err"
 	check "half-close by the kernel: SHUT_WR, echo read to EOF (1 MiB)" $? srv_half
 else
-	fail "server: start" "$(tail -n 3 "$LOG/server.err")"
+	t_fail "server: start" "$(tail -n 3 "$LOG/server.err")"
 fi
 stop_bg "$SRV"
-rep=$(sanitizer_report "$LOG/server.err")
+rep=$(sanitizer_report "$LOG/server.err" 3)
 if ((BGRC == 0)) && [[ -z $rep ]] && grep -q '^stats tx ' "$LOG/server.out"; then
-	pass "server: clean exit on SIGTERM, stats printed (conns_accepted=$(
+	t_pass "server: clean exit on SIGTERM, stats printed (conns_accepted=$(
 		last_workers "$LOG/server.out" | field_list conns_accepted))"
 else
-	fail "server: clean exit on SIGTERM" "status $BGRC ${rep:+sanitizer: $rep}"
+	t_fail "server: clean exit on SIGTERM" "status $BGRC ${rep:+sanitizer: $rep}"
 	tail -n 5 "$LOG/server.err" | sed 's/^/        | /'
 fi
 
@@ -318,10 +292,10 @@ fi
 opts=$(grep -A1 "$TADDR" "$LOG/ss.txt" | tr '\n' ' ')
 ti=$(grep -m1 '^tcpinfo ' "$LOG/sink.out")
 if grep -q 'wscale:' <<<"$opts" && grep -q 'ts=1 sack=1 wscale=[1-9]' <<<"$ti"; then
-	pass "window scaling, timestamps and SACK in use (ss: $(grep -oE 'wscale:[0-9,]+' <<<"$opts" | head -n1)$(
+	t_pass "window scaling, timestamps and SACK in use (ss: $(grep -oE 'wscale:[0-9,]+' <<<"$opts" | head -n1)$(
 		grep -qw ts <<<"$opts" && echo ' ts')$(grep -qw sack <<<"$opts" && echo ' sack'); kernel ${ti#tcpinfo })"
 else
-	fail "window scaling, timestamps and SACK in use" "ss -tni: ${opts:-nothing}; kernel: ${ti:-no tcpinfo}"
+	t_fail "window scaling, timestamps and SACK in use" "ss -tni: ${opts:-nothing}; kernel: ${ti:-no tcpinfo}"
 fi
 
 t0=$SECONDS
@@ -347,9 +321,9 @@ tw=$(in_ns 5 ss -tan state time-wait "( sport = :2020 )" | grep -c "$KADDR:2020"
 act=$(last_workers "$LOG/kclose.out" | field_sum conns_active)
 if check "kernel closes first: EOF after 1 MiB, then tundra closes" $rc kclose; then
 	if ((tw >= 1 && act == 0)); then
-		pass "kernel closes first: kernel in TIME-WAIT, tundra conns_active=0"
+		t_pass "kernel closes first: kernel in TIME-WAIT, tundra conns_active=0"
 	else
-		fail "kernel closes first: TIME-WAIT on the kernel side" \
+		t_fail "kernel closes first: TIME-WAIT on the kernel side" \
 			"kernel TIME-WAIT sockets=$tw tundra conns_active=$act"
 	fi
 fi
@@ -364,9 +338,9 @@ rc=$?
 wait_bg "$SR" 5
 if check "close with unread data: read 1 MiB of an endless stream, close" $rc rclose; then
 	if grep -q ' ok=1' "$LOG/sendreset.out"; then
-		pass "close with unread data resets: $(grep -o 'error=[A-Za-z]*' "$LOG/sendreset.out") on the kernel side"
+		t_pass "close with unread data resets: $(grep -o 'error=[A-Za-z]*' "$LOG/sendreset.out") on the kernel side"
 	else
-		fail "close with unread data resets" "$(tail -n 2 "$LOG/sendreset.out")"
+		t_fail "close with unread data resets" "$(tail -n 2 "$LOG/sendreset.out")"
 	fi
 fi
 
@@ -384,12 +358,12 @@ mid=$(awk '/^phase after-close/{p=1} /^phase after-time-wait/{p=0} p' "$LOG/tclo
 end=$(awk '/^phase after-time-wait/{p=1} p' "$LOG/tclose.out" |
 	grep '^stats worker=' | field_sum conns_active)
 if ((rc == 0)) && grep -q 'bytes=1048576 ok=1' "$LOG/sink2.out" &&
-	[[ -z $(sanitizer_report "$LOG/tclose.err") ]]; then
-	pass "tundra closes first: every byte delivered before the FIN (kernel sink checked 1 MiB)"
+	[[ -z $(sanitizer_report "$LOG/tclose.err" 3) ]]; then
+	t_pass "tundra closes first: every byte delivered before the FIN (kernel sink checked 1 MiB)"
 	if ((mid == 1 && end == 0 && ktw == 0)); then
-		pass "tundra closes first: tundra in TIME-WAIT (conns_active 1 after close, 0 after 2 s), kernel not"
+		t_pass "tundra closes first: tundra in TIME-WAIT (conns_active 1 after close, 0 after 2 s), kernel not"
 	else
-		fail "tundra closes first: TIME-WAIT on tundra's side" \
+		t_fail "tundra closes first: TIME-WAIT on tundra's side" \
 			"conns_active after close=$mid after time-wait=$end kernel TIME-WAIT=$ktw"
 	fi
 else
@@ -406,9 +380,9 @@ if check "1000 concurrent connections, 1-byte echo each, closed ($((SECONDS - t0
 	act=$(field_list conns_active <<<"$lines")
 	con=$(field_sum conns_connected <<<"$lines")
 	if [[ -n $lines ]] && ! grep -q 'conns_active=[1-9]' <<<"$lines" && ((con == 1000)); then
-		pass "1000 connections: conns_active=$act on every worker at exit, conns_connected=$con"
+		t_pass "1000 connections: conns_active=$act on every worker at exit, conns_connected=$con"
 	else
-		fail "1000 connections: all closed at exit" "conns_active=$act conns_connected=$con"
+		t_fail "1000 connections: all closed at exit" "conns_active=$act conns_connected=$con"
 	fi
 fi
 
@@ -420,5 +394,5 @@ if ((nfail > 0)); then
 	mkdir -p "$keep" && cp -a "$LOG"/. "$keep"/ && rm -rf "$LOG" &&
 		echo "--- logs kept in $keep"
 fi
-echo "$npass passed, $nfail failed"
+t_summary
 ((nfail == 0))

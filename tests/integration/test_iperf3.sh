@@ -18,6 +18,8 @@ set -euo pipefail
 BUILD=${1:?usage: $0 BUILD_DIR}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 TUNDRA=$BUILD/tundra
 BADCTL=$ROOT/tests/integration/iperf3_badctl.py
 NS=tundra-ip3-$$
@@ -39,52 +41,22 @@ done
 	exit 2
 }
 
-SAN=0
-case $(basename "$BUILD") in
-san-*) SAN=1 ;;
-esac
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# tsan.supp silences frames inside the uninstrumented liburcu only.
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp}
-SLOW=1
-((SAN)) && SLOW=3
+san_setup "$BUILD"
 
 LOG=$(mktemp -d /tmp/tundra-ip3.XXXXXX)
 OUT=$LOG/tundra.out
 ERR=$LOG/tundra.err
-npass=0
-nfail=0
-tpid=""       # the `timeout` wrapping tundra
-tundra_pid="" # tundra itself
 bg_pids=()    # clients started in the background
 
-pass() {
-	npass=$((npass + 1))
-	printf 'PASS  %s\n' "$1"
-}
-fail() {
-	nfail=$((nfail + 1))
-	printf 'FAIL  %s%s\n' "$1" "${2:+: $2}"
-}
-
 cleanup() {
-	local p i
+	local p
 	set +e
 	for p in "${bg_pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
-	if [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; then
-		kill -TERM "$tundra_pid" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$tundra_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$tundra_pid" 2>/dev/null
-	fi
-	[[ -n $tpid ]] && kill -KILL "$tpid" 2>/dev/null
+	tundra_kill
 	wait 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	ns_cleanup_all
 	if ((nfail == 0)); then
 		rm -rf "$LOG"
 	fi
@@ -92,13 +64,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in_ns SECONDS CMD... — run CMD in the namespace, bounded in time.
-in_ns() {
-	local t=$1
-	shift
-	timeout -k 5 "$t" ip netns exec "$NS" "$@"
-}
-alive() { [[ -n $tundra_pid ]] && kill -0 "$tundra_pid" 2>/dev/null; }
 ndone() { grep -c '^iperf3: test [0-9]* done:' "$OUT" || true; }
 nrunning() { grep -c '^iperf3: test [0-9]* running:' "$OUT" || true; }
 last_done() { grep '^iperf3: test [0-9]* done:' "$OUT" | tail -n 1; }
@@ -130,18 +95,18 @@ summary() {
 check() {
 	local name=$1 t=$2 before
 	shift 2
-	if ! alive; then
-		fail "$name" "tundra is not running"
+	if ! tundra_alive; then
+		t_fail "$name" "tundra is not running"
 		return
 	fi
 	before=$(ndone)
 	client "$name" "$t" "$@"
 	if ((rc == 0)) && grep -q 'iperf Done' "$LOG/$name.out" &&
 		grep -q 'receiver$' "$LOG/$name.out" && (($(ndone) > before)); then
-		pass "$name (iperf3 $*)"
+		t_pass "$name (iperf3 $*)"
 		summary "$LOG/$name.out"
 	else
-		fail "$name (iperf3 $*)" "exit $rc$( ((rc == 124)) && echo ' (timeout)')"
+		t_fail "$name (iperf3 $*)" "exit $rc$( ((rc == 124)) && echo ' (timeout)')"
 		tail -n 8 "$LOG/$name.out" | sed 's/^/        | /'
 	fi
 }
@@ -156,32 +121,20 @@ wait_for() {
 	return 1
 }
 
-sanitizer_report() {
-	grep -E -m 5 'ERROR: (Address|Leak|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:|SUMMARY: [A-Za-z]+Sanitizer|AddressSanitizer:DEADLYSIGNAL' "$ERR" 2>/dev/null
-}
-
 # ---- start -------------------------------------------------------------
 
 echo "== tundra iperf3 tests: $TUNDRA (namespace $NS), $(iperf3 --version | head -n 1)"
-ip netns add "$NS"
-ip -n "$NS" link set lo up
+ns_create "$NS"
 # Short TIME-WAIT: connections (and the test state they hold) go away
 # during the run, so the leak check at the end sees them freed.
-timeout -k 5 "$LIFETIME" ip netns exec "$NS" "$TUNDRA" --dev tun0 \
-	--addr "$ADDR/24" --peer-addr 10.0.0.1/24 --workers 4 --queues 2 \
-	--time-wait 1000 >"$OUT" 2>"$ERR" &
-tpid=$!
-ready() {
-	[[ -n $tundra_pid ]] ||
-		tundra_pid=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2>/dev/null)
-	grep -q '^tundra: ready' "$OUT" 2>/dev/null && [[ -n $tundra_pid ]]
-}
-if wait_for ready && alive; then
-	pass "start ($(grep -m1 '^tundra: ready' "$OUT"))"
+if tundra_launch "$NS" "$LIFETIME" $((100 * SLOW)) "$OUT" "$ERR" "$TUNDRA" \
+	--dev tun0 --addr "$ADDR/24" --peer-addr 10.0.0.1/24 --workers 4 \
+	--queues 2 --time-wait 1000 && tundra_alive; then
+	t_pass "start ($(grep -m1 '^tundra: ready' "$OUT"))"
 else
-	fail "start" "no 'tundra: ready' line"
+	t_fail "start" "no 'tundra: ready' line"
 	tail -n 5 "$ERR" | sed 's/^/        | /'
-	echo "$npass passed, $nfail failed"
+	t_summary
 	exit 1
 fi
 
@@ -202,9 +155,9 @@ name="interval 0.5 s"
 client interval 20 -t 2 -i 0.5
 nint=$(grep -c '^\[  *[0-9]*\] *[0-9.]*-[0-9.]* *sec .*/sec' "$LOG/interval.out" || true)
 if ((rc == 0 && nint >= 5)); then
-	pass "$name (iperf3 -t 2 -i 0.5: $nint lines)"
+	t_pass "$name (iperf3 -t 2 -i 0.5: $nint lines)"
 else
-	fail "$name" "exit $rc, $nint interval lines"
+	t_fail "$name" "exit $rc, $nint interval lines"
 fi
 
 # -J: the receiver bytes in the client's JSON are tundra's count (its log
@@ -221,7 +174,7 @@ json_check() {
 	line=$(last_done)
 	count=$(sed -n "s/.* $field \([0-9]*\) bytes.*/\1/p" <<<"$line")
 	if ((rc != 0)) || (($(ndone) <= before)) || [[ -z $count ]]; then
-		fail "$name (iperf3 -J $*)" "exit $rc; tundra: ${line:-nothing}"
+		t_fail "$name (iperf3 -J $*)" "exit $rc; tundra: ${line:-nothing}"
 		tail -n 5 "$LOG/$name.out" | sed 's/^/        | /'
 		return
 	fi
@@ -250,9 +203,9 @@ print("; ".join(problems) if problems else
 EOF
 	) || verdict="python: $verdict"
 	if [[ $verdict == OK* ]]; then
-		pass "$name (iperf3 -J $*: ${verdict#OK })"
+		t_pass "$name (iperf3 -J $*: ${verdict#OK })"
 	else
-		fail "$name (iperf3 -J $*)" "$verdict"
+		t_fail "$name (iperf3 -J $*)" "$verdict"
 	fi
 }
 json_check "json" received 1 -t 2
@@ -273,9 +226,9 @@ for i in 1 2 3; do
 	((rc == 0)) && grep -q 'receiver$' "$LOG/b2b$i.out" && okn=$((okn + 1))
 done
 if ((okn == 3)); then
-	pass "$name (iperf3 -t 1, 3 times)"
+	t_pass "$name (iperf3 -t 1, 3 times)"
 else
-	fail "$name" "$okn of 3 succeeded"
+	t_fail "$name" "$okn of 3 succeeded"
 fi
 
 # A second client while a test runs: ACCESS_DENIED, and the first finishes.
@@ -292,12 +245,12 @@ if wait_for more_running; then
 	wait "$bpid" || brc=$?
 	if ((rc != 0)) && grep -q 'server is busy' "$LOG/busy2.out" &&
 		((brc == 0)) && grep -q 'receiver$' "$LOG/busy1.out"; then
-		pass "$name ($(grep -o 'error - .*' "$LOG/busy2.out"))"
+		t_pass "$name ($(grep -o 'error - .*' "$LOG/busy2.out"))"
 	else
-		fail "$name" "second: exit $rc '$(tail -n 1 "$LOG/busy2.out")'; first: exit $brc"
+		t_fail "$name" "second: exit $rc '$(tail -n 1 "$LOG/busy2.out")'; first: exit $brc"
 	fi
 else
-	fail "$name" "the first test did not start"
+	t_fail "$name" "the first test did not start"
 	kill -KILL "$bpid" 2>/dev/null || true
 	wait "$bpid" 2>/dev/null || true
 fi
@@ -314,12 +267,12 @@ if wait_for more_running; then
 	wait "$kpid" 2>/dev/null || true
 	ended() { tail -n 3 "$OUT" | grep -q '^iperf3: test [0-9]* ended:'; }
 	if wait_for ended; then
-		pass "$name ($(tail -n 3 "$OUT" | grep -m1 -o 'ended: .*'))"
+		t_pass "$name ($(tail -n 3 "$OUT" | grep -m1 -o 'ended: .*'))"
 	else
-		fail "$name" "tundra did not end the test: $(tail -n 1 "$OUT")"
+		t_fail "$name" "tundra did not end the test: $(tail -n 1 "$OUT")"
 	fi
 else
-	fail "$name" "the test did not start"
+	t_fail "$name" "the test did not start"
 	kill -KILL "$kpid" 2>/dev/null || true
 	wait "$kpid" 2>/dev/null || true
 fi
@@ -333,9 +286,9 @@ for proto in -u --sctp; do
 	msg=$(grep -o 'error - .*' "$LOG/refused$proto.out" || true)
 	if ((rc != 0 && rc != 124 && SECONDS - t0 <= 3 * SLOW)) &&
 		[[ $msg == *"protocol does not exist"* ]]; then
-		pass "$name (exit $rc, $((SECONDS - t0)) s: $msg)"
+		t_pass "$name (exit $rc, $((SECONDS - t0)) s: $msg)"
 	else
-		fail "$name" "exit $rc after $((SECONDS - t0)) s: $(tail -n 1 "$LOG/refused$proto.out")"
+		t_fail "$name" "exit $rc after $((SECONDS - t0)) s: $(tail -n 1 "$LOG/refused$proto.out")"
 	fi
 done
 
@@ -346,9 +299,9 @@ brc=0
 in_ns $((60 * SLOW)) python3 "$BADCTL" "$ADDR" 5201 $((5 * SLOW)) \
 	>"$LOG/badctl.out" 2>&1 || brc=$?
 if ((brc == 0)); then
-	pass "$name ($(tail -n 1 "$LOG/badctl.out"))"
+	t_pass "$name ($(tail -n 1 "$LOG/badctl.out"))"
 else
-	fail "$name" "exit $brc"
+	t_fail "$name" "exit $brc"
 fi
 grep -v '^[0-9]* passed' "$LOG/badctl.out" | sed 's/^/        /'
 check "a test after the malformed ones" 20 -t 1
@@ -361,9 +314,9 @@ name="no connection left open"
 snapshots() { grep -c '^stats tx ' "$OUT" || true; }
 active=""
 for ((try = 0; try < 10 * SLOW; try++)); do
-	alive || break
+	tundra_alive || break
 	before=$(snapshots)
-	kill -USR1 "$tundra_pid"
+	kill -USR1 "$TUNDRA_PID"
 	new_snapshot() { (($(snapshots) > before)); }
 	wait_for new_snapshot || break
 	sleep 0.2
@@ -372,36 +325,28 @@ for ((try = 0; try < 10 * SLOW; try++)); do
 	sleep 0.5
 done
 if [[ $active == 0 ]]; then
-	pass "$name (conns_active=0 on every worker)"
+	t_pass "$name (conns_active=0 on every worker)"
 else
-	fail "$name" "conns_active total ${active:-unknown}"
+	t_fail "$name" "conns_active total ${active:-unknown}"
 fi
 
 name="clean exit on SIGTERM"
-if alive; then
-	kill -TERM "$tundra_pid"
-	stopped() { ! kill -0 "$tpid" 2>/dev/null; }
-	if wait_for stopped; then
-		trc=0
-		wait "$tpid" || trc=$?
-		tundra_pid=""
-		if ((trc == 0)); then
-			pass "$name (status 0)"
+if tundra_alive; then
+	if tundra_stop $((100 * SLOW)); then
+		TUNDRA_PID=""
+		if ((TUNDRA_RC == 0)); then
+			t_pass "$name (status 0)"
 		else
-			fail "$name" "exit status $trc"
+			t_fail "$name" "exit status $TUNDRA_RC"
 		fi
 	else
-		fail "$name" "still running"
+		t_fail "$name" "still running"
 	fi
 else
-	fail "$name" "tundra was not running"
+	t_fail "$name" "tundra was not running"
 fi
 
-if report=$(sanitizer_report) && [[ -n $report ]]; then
-	fail "no sanitizer reports" "$(head -n 1 <<<"$report")"
-elif ((SAN)); then
-	pass "no sanitizer reports"
-fi
+t_no_sanitizer_reports "$ERR"
 
 echo "--- tundra's iperf3 log:"
 grep '^iperf3: ' "$OUT" | sed 's/^/    /' || true
@@ -414,5 +359,5 @@ if ((nfail > 0)); then
 	tail -n 20 "$ERR" | sed 's/^/    /'
 	rm -rf "$LOG"
 fi
-echo "$npass passed, $nfail failed"
+t_summary
 ((nfail == 0))

@@ -14,11 +14,12 @@ set -euo pipefail
 
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 NS="tundra-tun-$$"
 TMP=$(mktemp -d /tmp/tundra-tun.XXXXXX)
 PROBE="$TMP/tun_probe"
 HOLD_PID=""
-NS_MADE=0
 pass=0
 fail=0
 
@@ -29,9 +30,7 @@ cleanup() {
 		wait "$HOLD_PID" 2>/dev/null || true
 	fi
 	# Deleting the namespace also removes every device left inside it.
-	if [[ $NS_MADE == 1 ]]; then
-		ip netns del "$NS" 2>/dev/null || true
-	fi
+	ns_cleanup_all
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -80,9 +79,7 @@ gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE $SANFLAGS \
 	-I"$ROOT/include" -I"$ROOT/src" -pthread -o "$PROBE" \
 	"$ROOT/tests/integration/tun_probe.c" "$BUILD/libtundra.a" $PKG_LIBS
 
-ip netns add "$NS"
-NS_MADE=1
-nsx ip link set lo up
+ns_create "$NS"
 
 # --- (a) success path ---------------------------------------------------------
 # MTU 1400, not the TUN default 1500, so the check proves tun_open set it.
