@@ -23,7 +23,7 @@ ifneq ($(SAN),)
 BUILD := build/san-$(subst $(comma),-,$(SAN))
 endif
 
-PKGS := liburcu liburcu-cds libsodium libcjson
+PKGS := liburcu liburcu-cds libsodium libcjson inih libpcap
 # jemalloc replaces malloc; a sanitizer wants to own malloc itself, so
 # sanitized builds use the sanitizer's allocator instead.
 ifeq ($(SAN),)

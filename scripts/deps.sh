@@ -17,6 +17,10 @@ PKGS=(
 	libcriterion-dev
 	libsodium-dev
 	libcjson-dev
+	libinih-dev
+	libpcap-dev
+	systemtap-sdt-dev
+	tcpdump
 	iperf3
 	iproute2
 	iputils-ping

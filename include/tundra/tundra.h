@@ -35,6 +35,27 @@ struct tundra_config {
 	uint64_t delack_ms;     /* delayed-ACK timeout; 0: no delay */
 	unsigned spin;          /* polls before a thread sleeps */
 	const char *tun_path;   /* NULL: /dev/net/tun */
+
+	/* Retransmission (RFC 6298 (2.4), (2.5)). */
+	uint64_t rto_min_ms;
+	uint64_t rto_max_ms;
+	unsigned max_retries;   /* RTO expiries before ETIMEDOUT */
+
+	/* Threads. */
+	enum tundra_poll_mode {
+		TUNDRA_POLL_ADAPTIVE = 0, /* spin `spin` polls, then sleep */
+		TUNDRA_POLL_BUSY,         /* never sleep (pinned benchmarks) */
+		TUNDRA_POLL_BLOCKING,     /* sleep as soon as idle */
+	} poll_mode;
+	int cpu_rx, cpu_tx;     /* CPU to pin to; -1: not pinned */
+	const int *cpu_workers; /* cpu_workers[i] for worker i, or NULL */
+
+	/* Operations. */
+	const char *ctl_path;   /* control socket; NULL: "@tundra-<dev>"
+				   (abstract, so per network namespace) */
+	const char *pcap_path;  /* capture what crosses the TUN; NULL: off */
+	int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
+	uint64_t stop_grace_ms; /* on stop: FIN open connections, wait this */
 };
 
 /* Defaults: tun0, 10.0.0.2/24, peer 10.0.0.1/24, queues = workers = CPUs,

@@ -37,6 +37,13 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->time_wait_ms = 60000; /* 2 * MSL, MSL = 30 s as in Linux */
 	cfg->delack_ms = 40;       /* Linux's minimum delayed-ACK time */
 	cfg->spin = 64;
+	cfg->rto_min_ms = 200;     /* Linux's minimum RTO */
+	cfg->rto_max_ms = 120000;  /* RFC 6298 (2.5): at least 60 s */
+	cfg->max_retries = 15;     /* Linux's tcp_retries2 */
+	cfg->poll_mode = TUNDRA_POLL_ADAPTIVE;
+	cfg->cpu_rx = cfg->cpu_tx = -1;
+	cfg->log_level = 2;
+	cfg->stop_grace_ms = 2000;
 }
 
 int tundra_create(struct tundra **out, const struct tundra_config *cfg,

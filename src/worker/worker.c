@@ -128,9 +128,9 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 		.sndbuf = tc->sndbuf,
 		.rcvbuf = tc->rcvbuf,
 		.time_wait_ns = tc->time_wait_ms * 1000000ull,
-		.rto_min_ns = 200000000ull, /* Linux's 200 ms */
-		.rto_max_ns = 120000000000ull,
-		.max_retries = 15,
+		.rto_min_ns = tc->rto_min_ms * 1000000ull,
+		.rto_max_ns = tc->rto_max_ms * 1000000ull,
+		.max_retries = tc->max_retries,
 		.delack_ns = tc->delack_ms * 1000000ull,
 		.worker_id = id,
 		.nworkers = tc->workers,
