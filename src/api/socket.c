@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "base/barrier.h"
 #include "base/compiler.h"
 #include "core/core.h"
 #include "stack/stack.h"
@@ -181,19 +182,6 @@ struct sock_stack {
 	_Atomic int stopped;
 };
 
-/* A full barrier for the Dekker hand-offs. ThreadSanitizer does not model
- * fences; a seq_cst read-modify-write is the same barrier on every CPU we
- * run on and it understands that (as in base/waiter.h). */
-static inline void sk_barrier(struct tundra_sock *s)
-{
-#ifdef __SANITIZE_THREAD__
-	atomic_fetch_add_explicit(&s->notified, 0, memory_order_seq_cst);
-#else
-	(void)s;
-	atomic_thread_fence(memory_order_seq_cst);
-#endif
-}
-
 static bool stopped(const struct tundra_sock *s)
 {
 	return atomic_load_explicit(&s->ss->stopped, memory_order_acquire);
@@ -296,7 +284,7 @@ static void notify(struct tundra_sock *s)
 {
 	uint64_t one = 1;
 
-	sk_barrier(s);
+	dekker_barrier(&s->notified);
 	if (atomic_load_explicit(&s->notified, memory_order_relaxed))
 		return;
 	if (!atomic_exchange_explicit(&s->notified, 1, memory_order_seq_cst))
@@ -312,7 +300,7 @@ static void rearm(struct tundra_sock *s)
 		(void)!read(s->efd, &v, sizeof(v));
 		atomic_store_explicit(&s->notified, 0, memory_order_seq_cst);
 	}
-	sk_barrier(s);
+	dekker_barrier(&s->notified);
 }
 
 /* App: sleep until the eventfd fires (the caller re-armed and re-checked). */
@@ -383,7 +371,7 @@ static bool worker_rx(struct tundra_sock *s)
 				 * missed. */
 				atomic_store_explicit(&s->rx_blocked, 1,
 						      memory_order_relaxed);
-				sk_barrier(s);
+				dekker_barrier(&s->notified);
 				if (bring_space(&s->rx))
 					continue;
 				return changed;
@@ -507,7 +495,7 @@ static void pump_call(void *arg)
 	struct tundra_sock *s = arg;
 
 	atomic_store_explicit(&s->pump_pending, 0, memory_order_relaxed);
-	sk_barrier(s);
+	dekker_barrier(&s->notified);
 	if (!stopped(s))
 		worker_service(s);
 	sock_put(s); /* the call's reference */
@@ -618,7 +606,7 @@ static void sock_app_closed(struct tundra_conn *c, int err)
 /* App -> worker: run worker_service soon (coalesced). */
 static void post_pump(struct tundra_sock *s)
 {
-	sk_barrier(s);
+	dekker_barrier(&s->notified);
 	if (atomic_load_explicit(&s->pump_pending, memory_order_relaxed) ||
 	    atomic_exchange(&s->pump_pending, 1))
 		return;
@@ -828,7 +816,7 @@ static ssize_t try_read(struct tundra_sock *s, void *buf, size_t len)
 		bring_get(&s->rx, buf, n);
 		/* Room was made: if the worker left bytes behind, it needs
 		 * a pump (Dekker with worker_rx). */
-		sk_barrier(s);
+		dekker_barrier(&s->notified);
 		if (atomic_load_explicit(&s->rx_blocked, memory_order_relaxed))
 			post_pump(s);
 		return (ssize_t)n;

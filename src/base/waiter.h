@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "base/barrier.h"
 #include "base/compiler.h"
 
 struct waiter {
@@ -27,25 +28,10 @@ void waiter_destroy(struct waiter *w);
 /* Wake the consumer if it still sleeps (the slow half of waiter_wake). */
 void waiter_kick(struct waiter *w);
 
-/*
- * The full barrier of the Dekker pattern. ThreadSanitizer does not model
- * fences, so under it a sequentially-consistent read-modify-write of the
- * flag (an equivalent barrier on every architecture we run on) stands in.
- */
-static inline void waiter_barrier(struct waiter *w)
-{
-#ifdef __SANITIZE_THREAD__
-	atomic_fetch_add_explicit(&w->sleeping, 0, memory_order_seq_cst);
-#else
-	(void)w;
-	atomic_thread_fence(memory_order_seq_cst);
-#endif
-}
-
 /* Producer: after publishing work. */
 static inline void waiter_wake(struct waiter *w)
 {
-	waiter_barrier(w);
+	dekker_barrier(&w->sleeping);
 	if (atomic_load_explicit(&w->sleeping, memory_order_relaxed))
 		waiter_kick(w);
 }
@@ -55,7 +41,7 @@ static inline void waiter_wake(struct waiter *w)
 static inline void waiter_prepare(struct waiter *w)
 {
 	atomic_store_explicit(&w->sleeping, 1, memory_order_relaxed);
-	waiter_barrier(w);
+	dekker_barrier(&w->sleeping);
 }
 
 static inline void waiter_cancel(struct waiter *w)
