@@ -120,6 +120,57 @@ void core_count_drop(struct core *core, enum drop_reason r)
 	core_drop(core, r);
 }
 
+size_t core_conn_count(const struct core *core)
+{
+	return core->nconns;
+}
+
+size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
+			  size_t max, size_t skip)
+{
+	size_t n = 0, seen = 0;
+
+	for (uint32_t b = 0; b < core->nbuckets && n < max; b++) {
+		for (const struct tcp_conn *c = core->buckets[b]; c && n < max;
+		     c = c->hnext) {
+			struct core_conn_info *i;
+
+			if (seen++ < skip)
+				continue;
+			i = &out[n++];
+			memset(i, 0, sizeof(*i));
+			i->laddr = c->laddr;
+			i->raddr = c->raddr;
+			i->lport = c->lport;
+			i->rport = c->rport;
+			i->state = tcp_state_name((enum tcp_state)c->state);
+			i->worker = core->cfg.worker_id;
+			i->snd_una = c->snd_una;
+			i->snd_nxt = c->snd_nxt;
+			i->snd_wnd = c->snd_wnd;
+			i->rcv_nxt = c->rcv_nxt;
+			i->rcv_wnd = seq_gt(c->rcv_adv, c->rcv_nxt)
+					     ? c->rcv_adv - c->rcv_nxt
+					     : 0;
+			i->have_rtt = c->flags & TF_HAVE_RTT;
+			i->srtt_ns = c->srtt_ns;
+			i->rttvar_ns = c->rttvar_ns;
+			i->rto_ns = c->rto_ns;
+			i->retransmits = c->retransmits;
+			i->bytes_acked = c->bytes_acked;
+			i->bytes_received = c->bytes_received;
+			i->sndbuf_used = c->sndbuf.len;
+			i->sndbuf_cap = c->sndbuf.cap ? c->sndbuf.cap
+						      : core->sndbuf_cap;
+			i->rcvbuf_used = c->rcvbuf.len;
+			i->rcvbuf_cap = c->rcvbuf.cap ? c->rcvbuf.cap
+						      : core->rcvbuf_cap;
+			i->mss = c->snd_mss;
+		}
+	}
+	return n;
+}
+
 struct core_out *core_out_get(struct core *core)
 {
 	struct core_out *o = core->env.out_alloc(core->env.ctx);
@@ -230,7 +281,7 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 
 	if (!c)
 		return NULL;
-	c->state = TCPS_SYN_RECEIVED;
+	tcp_set_state(c, TCPS_SYN_RECEIVED);
 	c->irs = seg->seq;
 	c->rcv_nxt = seg->seq + 1;
 	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
@@ -281,7 +332,7 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	c = conn_alloc(core, h, raddr, rport, port);
 	if (!c)
 		return -ENOMEM;
-	c->state = TCPS_SYN_SENT;
+	tcp_set_state(c, TCPS_SYN_SENT);
 	c->flags |= TF_ACTIVE | TF_APP;
 	/* We offer every option; the SYN-ACK decides (tcp_syn_options). */
 	c->rcv_wscale = core->rcv_wscale;
@@ -301,7 +352,7 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 
 	if (c->flags & TF_DEAD)
 		return;
-	c->state = TCPS_CLOSED;
+	tcp_set_state(c, TCPS_CLOSED);
 	c->flags |= TF_DEAD;
 	ctab_remove(core, c);
 	theap_remove(core, c);
@@ -462,4 +513,29 @@ uint64_t core_timers(struct core *core, uint64_t now)
 	core_flush(core, now);
 	c = theap_min(core);
 	return c ? c->timer_at : UINT64_MAX;
+}
+
+void core_close_all(struct core *core)
+{
+	for (uint32_t b = 0; b < core->nbuckets; b++)
+		for (struct tcp_conn *c = core->buckets[b]; c; c = c->hnext)
+			if ((c->state == TCPS_ESTABLISHED ||
+			     c->state == TCPS_CLOSE_WAIT) &&
+			    (c->flags & TF_APP))
+				/* Only flags and the flush list: the
+				 * table is not touched. */
+				tundra_conn_close((struct tundra_conn *)c);
+}
+
+size_t core_conns_open(const struct core *core)
+{
+	size_t n = 0;
+
+	for (uint32_t b = 0; b < core->nbuckets; b++)
+		for (const struct tcp_conn *c = core->buckets[b]; c;
+		     c = c->hnext)
+			if (c->state >= TCPS_ESTABLISHED &&
+			    c->state < TCPS_FIN_WAIT_2)
+				n++;
+	return n;
 }

@@ -15,6 +15,7 @@
 #define TUNDRA_CORE_CORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -132,8 +133,44 @@ uint64_t core_timers(struct core *core, uint64_t now);
 void core_tx_done(struct core *core, struct core_out *o);
 
 const struct core_stats *core_stats(const struct core *core);
+
+/* One connection as core_conn_snapshot() sees it (host order; for the
+ * control socket's `conns`). */
+struct core_conn_info {
+	uint32_t laddr, raddr;
+	uint16_t lport, rport;
+	const char *state;      /* tcp_state_name() */
+	unsigned worker;
+	uint32_t snd_una, snd_nxt, snd_wnd;
+	uint32_t rcv_nxt, rcv_wnd; /* rcv_wnd: advertised, not yet used */
+	bool have_rtt;          /* srtt/rttvar hold a measurement */
+	uint64_t srtt_ns, rttvar_ns, rto_ns;
+	uint32_t retransmits;
+	uint64_t bytes_acked, bytes_received;
+	uint32_t sndbuf_used, sndbuf_cap;
+	uint32_t rcvbuf_used, rcvbuf_cap;
+	uint16_t mss;           /* the peer's MSS */
+};
+/* The number of connections in the table. */
+size_t core_conn_count(const struct core *core);
+/* Describe the connections of the table, skipping the first `skip` (in
+ * table order), into out[0..max). Returns how many it wrote. Owning thread
+ * only. */
+size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
+			  size_t max, size_t skip);
 /* Count a drop that happened outside the core but on its behalf. */
 void core_count_drop(struct core *core, enum drop_reason r);
+
+/* Graceful stop (tundra_drain): ask every synchronized connection whose
+ * app has not closed it yet to close — FIN after the data already queued,
+ * as tundra_conn_close() (the apps' closed() callbacks still run). Sent at
+ * the next core_flush. Idempotent: call it again for connections that got
+ * established since. */
+void core_close_all(struct core *core);
+/* Connections still to finish: synchronized, and our FIN not yet
+ * acknowledged (ESTABLISHED .. LAST_ACK). FIN-WAIT-2 and TIME-WAIT count as
+ * done: everything we had to send was delivered. */
+size_t core_conns_open(const struct core *core);
 
 /*
  * The keyed hash of a flow, computed the same way by the RX thread (to pick
