@@ -72,6 +72,15 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 int tundra_listen(struct tundra *t, uint16_t port, const struct tundra_app *app,
 		  void *arg);
 int tundra_start(struct tundra *t);
+/*
+ * Graceful stop, before tundra_stop(): every established connection is
+ * closed as if its app had called tundra_conn_close() (FIN after the data
+ * already queued), new connections are refused (a SYN gets a RST), and
+ * this waits up to ms milliseconds until no connection has a FIN of ours
+ * unacknowledged (FIN-WAIT-2 and TIME-WAIT count as done). Returns how many
+ * are still open (0: all done). Control thread, while the stack runs.
+ */
+int tundra_drain(struct tundra *t, uint64_t ms);
 /* Stop and join every thread. Idempotent. */
 void tundra_stop(struct tundra *t);
 /* Free everything; the device disappears. */

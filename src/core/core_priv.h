@@ -8,6 +8,7 @@
 #include "core/core.h"
 #include "tcp/tcp_conn.h"
 #include "tcp/tcp_wire.h"
+#include "core/probes.h"
 
 struct core {
 	struct core_config cfg;
@@ -126,6 +127,7 @@ void icmp_input(struct core *core, const struct ip_view *ip);
 
 static inline void core_drop(struct core *core, enum drop_reason r)
 {
+	TP_DROP((int)r);
 	stat_add(core->stats.drops[r], 1);
 }
 

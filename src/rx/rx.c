@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
+#include "capture/pcap.h"
 #include "ip/ipv4.h"
 #include "stack/stack.h"
 #include "tcp/tcp_wire.h"
@@ -94,17 +96,24 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 			if (read(t->dev.fds[q], scratch, sizeof(scratch)) < 0)
 				break;
 			stat_add(t->rx.no_buf, 1);
+			LOG_WARN_RL("rx: no packet buffer free, dropping "
+				    "(queue %u)", q);
 			continue;
 		}
 		n = read(t->dev.fds[q], k->data, t->pool.buf_size);
 		if (n <= 0) {
 			pkt_put(&t->pool, k);
-			if (n < 0 && errno != EAGAIN && errno != EINTR)
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
 				stat_add(t->rx.read_errors, 1);
+				LOG_WARN_RL("rx: read from %s queue %u: %m",
+					    t->cfg.dev, q);
+			}
 			break;
 		}
 		k->len = (uint32_t)n;
 		k->queue = (uint16_t)q;
+		if (t->cap)
+			capture_packet(t->cap, k->data, (size_t)n);
 		stat_add(t->rx.pkts, 1);
 		stat_add(t->rx.bytes, (uint64_t)n);
 		w = classify(t, k);
@@ -145,8 +154,11 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 		}
 		for (unsigned i = sent; i < count[w]; i++)
 			pkt_put(&t->pool, batch[w][i]);
-		if (sent < count[w])
+		if (sent < count[w]) {
 			stat_add(t->rx.ring_full, count[w] - sent);
+			LOG_WARN_RL("rx: worker %u ring full for 50 ms, "
+				    "dropped %u packet(s)", w, count[w] - sent);
+		}
 		if (sent)
 			waiter_wake(&t->workers[w].wake);
 	}
@@ -167,8 +179,14 @@ void *rx_main(void *arg)
 	while (!atomic_load_explicit(&t->stop_rx, memory_order_acquire)) {
 		bool more = true;
 
-		if (poll(pfd, nq + 1, -1) < 0 && errno != EINTR)
+		/* poll_mode busy: never block in poll. */
+		int n = poll(pfd, nq + 1,
+			     t->cfg.poll_mode == TUNDRA_POLL_BUSY ? 0 : -1);
+
+		if (n < 0 && errno != EINTR)
 			break;
+		if (n <= 0)
+			continue;
 		if (pfd[nq].revents)
 			break;
 		stat_add(t->rx.batches, 1);

@@ -4,6 +4,7 @@
  * it has written everything the workers queued).
  */
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sodium.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 #include <urcu.h>
 
+#include "ctl/ctl.h"
+#include "base/log.h"
+#include "capture/pcap.h"
 #include "stack/stack.h"
 
 void tundra_config_defaults(struct tundra_config *cfg)
@@ -46,6 +50,35 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->stop_grace_ms = 2000;
 }
 
+/* CPU pinning (cfg cpu_rx, cpu_tx, cpu_workers): cpu must be one this
+ * process may run on. 0, or -EINVAL with one line in err. */
+static int check_cpu(const char *what, int cpu, char *err, size_t errlen)
+{
+	cpu_set_t allowed;
+
+	if (cpu < 0)
+		return 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		CPU_ZERO(&allowed);
+	if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed))
+		return 0;
+	snprintf(err, errlen,
+		 "%s: CPU %d is not one this process may run on (it may use %d CPUs, see taskset -p)",
+		 what, cpu, CPU_COUNT(&allowed));
+	return -EINVAL;
+}
+
+static int pin_thread(pthread_t th, int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(th, sizeof(set), &set) ? -EINVAL : 0;
+}
+
 int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		  char *err, size_t errlen)
 {
@@ -63,6 +96,16 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	int rc;
 
 	*out = NULL;
+	if (check_cpu("cpu_rx", cfg->cpu_rx, err, errlen) ||
+	    check_cpu("cpu_tx", cfg->cpu_tx, err, errlen))
+		return -EINVAL;
+	for (unsigned i = 0; cfg->cpu_workers && i < cfg->workers; i++) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "cpu_workers (worker %u)", i);
+		if (check_cpu(what, cfg->cpu_workers[i], err, errlen))
+			return -EINVAL;
+	}
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium failed to initialise");
 		return -EIO;
@@ -73,6 +116,8 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		return -ENOMEM;
 	}
 	t->cfg = *cfg;
+	if (cfg->poll_mode == TUNDRA_POLL_BLOCKING)
+		t->cfg.spin = 0; /* sleep as soon as idle */
 	t->rx_stop_efd = -1;
 	t->tx_wake.efd = -1;
 	randombytes_buf(t->flow_key, sizeof(t->flow_key));
@@ -80,6 +125,17 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	rc = tun_open(&t->dev, &tc, err, errlen);
 	if (rc)
 		goto fail;
+	LOG_INFO("device %s ready: %u queue(s), mtu %u, %u worker(s)",
+		 cfg->dev, t->dev.nqueues, cfg->mtu, cfg->workers);
+	if (cfg->pcap_path && cfg->pcap_path[0]) {
+		t->cap = capture_open(cfg->pcap_path, err, errlen);
+		if (!t->cap) {
+			rc = -EIO;
+			goto fail;
+		}
+		LOG_INFO("capturing to %s (pcap, both directions)",
+			 cfg->pcap_path);
+	}
 	rc = -ENOMEM;
 	snprintf(err, errlen, "out of memory setting up %u workers",
 		 cfg->workers);
@@ -131,6 +187,7 @@ int tundra_start(struct tundra *t)
 	if (pthread_create(&t->tx_thread, NULL, tx_main, t) == 0) {
 		t->tx_started = true;
 		pthread_setname_np(t->tx_thread, "tundra-tx");
+		rc = pin_thread(t->tx_thread, t->cfg.cpu_tx);
 	} else {
 		rc = -EAGAIN;
 	}
@@ -146,16 +203,31 @@ int tundra_start(struct tundra *t)
 		snprintf(name, sizeof(name), "tundra-w%u", i);
 		name[15] = 0; /* the kernel's limit */
 		pthread_setname_np(w->thread, name);
+		if (t->cfg.cpu_workers)
+			rc = pin_thread(w->thread, t->cfg.cpu_workers[i]);
 	}
 	if (!rc && pthread_create(&t->rx_thread, NULL, rx_main, t) == 0) {
 		t->rx_started = true;
 		pthread_setname_np(t->rx_thread, "tundra-rx");
+		rc = pin_thread(t->rx_thread, t->cfg.cpu_rx);
 	} else if (!rc) {
 		rc = -EAGAIN;
 	}
+	if (!rc) {
+		/* Live stats (src/ctl/): without them the stack still runs. */
+		char err[160];
+
+		if (ctl_server_start(t, &t->ctl, err, sizeof(err)))
+			fprintf(stderr, "tundra: %s; live stats disabled\n",
+				err);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc)
+	if (rc) {
+		LOG_ERROR("cannot start threads: %s", strerror(-rc));
 		tundra_stop(t);
+	} else {
+		LOG_INFO("threads started: rx, %u worker(s), tx", t->nworkers);
+	}
 	return rc;
 }
 
@@ -163,6 +235,9 @@ void tundra_stop(struct tundra *t)
 {
 	uint64_t one = 1;
 
+	/* The control thread first: it may be waiting on the workers. */
+	ctl_server_stop(t->ctl);
+	t->ctl = NULL;
 	atomic_store(&t->stop_rx, true);
 	if (t->rx_started) {
 		(void)!write(t->rx_stop_efd, &one, sizeof(one));
@@ -186,7 +261,10 @@ void tundra_stop(struct tundra *t)
 		(void)!write(t->tx_wake.efd, &one, sizeof(one));
 		pthread_join(t->tx_thread, NULL);
 		t->tx_started = false;
+		LOG_INFO("threads stopped");
 	}
+	/* Everything TX wrote is recorded: make it reach the file. */
+	capture_flush(t->cap);
 }
 
 void tundra_destroy(struct tundra *t)
@@ -203,62 +281,14 @@ void tundra_destroy(struct tundra *t)
 	if (t->rx_stop_efd >= 0)
 		close(t->rx_stop_efd);
 	waiter_destroy(&t->tx_wake);
+	capture_close(t->cap);
 	tun_close(&t->dev);
 	free(t);
 }
 
 void tundra_print_stats(struct tundra *t, FILE *f)
 {
-	uint64_t drops[DROP__COUNT] = { 0 };
-
-	fprintf(f,
-		"stats rx pkts=%" PRIu64 " bytes=%" PRIu64
-		" ring_full=%" PRIu64 " ring_waits=%" PRIu64
-		" no_buf=%" PRIu64 " read_errors=%" PRIu64
-		" wakeups=%" PRIu64 "\n",
-		stat_read(t->rx.pkts), stat_read(t->rx.bytes),
-		stat_read(t->rx.ring_full), stat_read(t->rx.ring_waits),
-		stat_read(t->rx.no_buf),
-		stat_read(t->rx.read_errors), stat_read(t->rx.batches));
-	for (unsigned i = 0; i < t->nworkers; i++) {
-		struct worker *w = &t->workers[i];
-		const struct core_stats *s = core_stats(w->core);
-
-		fprintf(f,
-			"stats worker=%u pkts_in=%" PRIu64 " bytes_in=%" PRIu64
-			" pkts_out=%" PRIu64 " bytes_out=%" PRIu64
-			" conns_accepted=%" PRIu64 " conns_connected=%" PRIu64
-			" conns_active=%" PRIu64
-			" conns_reset=%" PRIu64 " resets_sent=%" PRIu64
-			" retransmits=%" PRIu64 " icmp_echo=%" PRIu64
-			" wakeups=%" PRIu64 " batches=%" PRIu64
-			" calls=%" PRIu64 "\n",
-			i, stat_read(s->pkts_in), stat_read(s->bytes_in),
-			stat_read(s->pkts_out), stat_read(s->bytes_out),
-			stat_read(s->conns_accepted),
-			stat_read(s->conns_connected),
-			stat_read(s->conns_active), stat_read(s->conns_reset),
-			stat_read(s->resets_sent), stat_read(s->retransmits),
-			stat_read(s->icmp_echo),
-			atomic_load_explicit(&w->wake.wakeups,
-					     memory_order_relaxed),
-			stat_read(w->batches), stat_read(w->calls_run));
-		for (int r = 0; r < DROP__COUNT; r++)
-			drops[r] += stat_read(s->drops[r]);
-	}
-	fprintf(f,
-		"stats tx pkts=%" PRIu64 " bytes=%" PRIu64 " batches=%" PRIu64
-		" errors=%" PRIu64 " eagain=%" PRIu64 " wakeups=%" PRIu64 "\n",
-		stat_read(t->tx.pkts), stat_read(t->tx.bytes),
-		stat_read(t->tx.batches), stat_read(t->tx.errors),
-		stat_read(t->tx.eagain),
-		atomic_load_explicit(&t->tx_wake.wakeups,
-				     memory_order_relaxed));
-	drops[DROP_RX_RING_FULL] += stat_read(t->rx.ring_full);
-	drops[DROP_RX_NO_BUF] += stat_read(t->rx.no_buf);
-	for (int r = 1; r < DROP__COUNT; r++)
-		if (drops[r])
-			fprintf(f, "stats drop reason=%s count=%" PRIu64 "\n",
-				drop_name(r), drops[r]);
+	/* The same text as the control socket's `stat` (src/ctl/). */
+	ctl_stats_text(t, f);
 	fflush(f);
 }

@@ -27,6 +27,7 @@
 #define BURST 64
 
 struct listeners;
+struct ctl_server;
 
 struct worker {
 	unsigned id;
@@ -92,8 +93,18 @@ struct tundra {
 
 	_Atomic bool stop_rx, stop_workers, stop_tx;
 
+	/* tundra_drain() started: listener lookups find nothing, so new
+	 * connections are refused (src/stack/drain.c). */
+	_Atomic bool draining;
+	/* pcap capture of what crosses the TUN (cfg.pcap_path), written by
+	 * RX and TX; NULL: off (src/capture/pcap.h). */
+	struct capture *cap;
+
 	/* The thread API's state (src/api/socket.c), made on first use. */
 	struct sock_stack *_Atomic socks;
+
+	/* The control socket's thread (src/ctl/), NULL when not running. */
+	struct ctl_server *ctl;
 };
 
 uint64_t clock_now_ns(void);

@@ -52,7 +52,7 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
  * the app refused and the connection is gone. */
 static bool tcp_established(struct core *core, struct tcp_conn *c)
 {
-	c->state = TCPS_ESTABLISHED;
+	tcp_set_state(c, TCPS_ESTABLISHED);
 	stat_add(core->stats.conns_active, 1);
 	if (c->flags & TF_ACTIVE)
 		stat_add(core->stats.conns_connected, 1);
@@ -71,7 +71,7 @@ static bool tcp_established(struct core *core, struct tcp_conn *c)
 
 static void enter_time_wait(struct core *core, struct tcp_conn *c)
 {
-	c->state = TCPS_TIME_WAIT;
+	tcp_set_state(c, TCPS_TIME_WAIT);
 	c->rto_at = 0;
 	c->ka_at = 0;
 	c->flags &= ~TF_KEEPALIVE;
@@ -114,7 +114,15 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		return false;
 	}
 	if (seq_gt(ack, c->snd_una)) {
-		c->bytes_acked += ack - c->snd_una;
+		uint32_t acked = ack - c->snd_una;
+
+		/* Count data only: not the SYN, nor our FIN. */
+		if (c->snd_una == c->iss)
+			acked--;
+		if ((c->flags & TF_FIN_SENT) &&
+		    ack == c->snd_buf_seq + c->sndbuf.len + 1)
+			acked--;
+		c->bytes_acked += acked;
 		c->snd_una = ack;
 		/* Keep the Nagle mark within reach of the sequence
 		 * helpers: once acknowledged it only needs to trail. */
@@ -224,12 +232,12 @@ static void fin_input(struct core *core, struct tcp_conn *c)
 	switch (c->state) {
 	case TCPS_SYN_RECEIVED:
 	case TCPS_ESTABLISHED:
-		c->state = TCPS_CLOSE_WAIT;
+		tcp_set_state(c, TCPS_CLOSE_WAIT);
 		break;
 	case TCPS_FIN_WAIT_1:
 		/* Our FIN is not yet acked (else we would be in
 		 * FIN-WAIT-2). */
-		c->state = TCPS_CLOSING;
+		tcp_set_state(c, TCPS_CLOSING);
 		break;
 	case TCPS_FIN_WAIT_2:
 		enter_time_wait(core, c);
@@ -298,7 +306,7 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 	} else {
 		/* Simultaneous open (§3.5 figure 8): SYN-RECEIVED, and our
 		 * SYN goes again with an ACK: <SEQ=ISS><ACK=RCV.NXT>. */
-		c->state = TCPS_SYN_RECEIVED;
+		tcp_set_state(c, TCPS_SYN_RECEIVED);
 		c->snd_nxt = c->iss;
 	}
 	core_schedule(core, c);
@@ -485,7 +493,7 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	switch (c->state) {
 	case TCPS_FIN_WAIT_1:
 		if (fin_acked(c))
-			c->state = TCPS_FIN_WAIT_2;
+			tcp_set_state(c, TCPS_FIN_WAIT_2);
 		break;
 	case TCPS_CLOSING:
 		if (fin_acked(c))
@@ -527,9 +535,12 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 
 void tcp_input(struct core *core, struct tcp_seg *seg, uint64_t hash)
 {
-	struct tcp_conn *c =
-		ctab_lookup(core, hash, seg->saddr, seg->sport, seg->dport);
+	struct tcp_conn *c;
 	const struct core_listener *l;
+
+	TP_SEG_IN(seg->saddr, seg->sport, seg->daddr, seg->dport, seg->seq,
+		  seg->ack, seg->flags, seg->len);
+	c = ctab_lookup(core, hash, seg->saddr, seg->sport, seg->dport);
 
 	/* RFC 9293 §3.10.7.4 / RFC 6191: a new SYN for a connection in
 	 * TIME-WAIT, above what the old incarnation used, may reopen it. */

@@ -87,6 +87,8 @@ static void tcp_emit(struct core *core, struct core_out *o,
 	o->len = IPV4_HDR_LEN + thlen + paylen;
 	stat_add(core->stats.pkts_out, 1);
 	stat_add(core->stats.bytes_out, o->len);
+	TP_SEG_OUT(s->laddr, s->lport, s->raddr, s->rport, s->seq, s->ack,
+		   s->flags, paylen);
 	core->env.out_send(core->env.ctx, o);
 }
 
@@ -256,9 +258,10 @@ static bool send_syn(struct core *core, struct tcp_conn *c)
 		return false;
 	spec_for(core, c, &s, c->iss, flags);
 	syn_opts(core, c, &s);
-	if (c->snd_max != c->iss)
+	if (c->snd_max != c->iss) {
 		stat_add(core->stats.retransmits, 1);
-	else if (!(c->flags & TF_RTT_TIMING)) {
+		TP_RETRANSMIT(c, c->raddr, c->rport, c->iss, 1u);
+	} else if (!(c->flags & TF_RTT_TIMING)) {
 		/* Time the SYN (Karn: not a retransmitted one). */
 		c->flags |= TF_RTT_TIMING;
 		c->rtt_seq = c->iss + 1;
@@ -395,6 +398,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (rexmit) {
 			stat_add(core->stats.retransmits, 1);
 			c->retransmits++;
+			TP_RETRANSMIT(c, c->raddr, c->rport, c->snd_nxt,
+				      n + fin);
 		} else if (!(c->flags & TF_RTT_TIMING) && n) {
 			/* Time one segment per RTT; Karn: never a
 			 * retransmitted one (RFC 6298 §3). */
@@ -409,9 +414,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (fin && !(c->flags & TF_FIN_SENT)) {
 			c->flags |= TF_FIN_SENT;
 			/* RFC 9293 §3.10.4 CLOSE. */
-			c->state = c->state == TCPS_CLOSE_WAIT
-					   ? TCPS_LAST_ACK
-					   : TCPS_FIN_WAIT_1;
+			tcp_set_state(c, c->state == TCPS_CLOSE_WAIT
+						 ? TCPS_LAST_ACK
+						 : TCPS_FIN_WAIT_1);
 		}
 		c->flags &= ~TF_PROBE;
 		tcp_emit(core, o, &s, n);

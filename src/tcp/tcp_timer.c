@@ -88,6 +88,8 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 		c->flags |= TF_PROBE;
 	} else {
 		/* (5.4) retransmit, from the earliest unacknowledged. */
+		TP_RTO(c, c->raddr, c->rport, c->snd_una, c->snd_max,
+		       c->rto_ns, c->retries);
 		c->snd_nxt = c->snd_una;
 	}
 	c->rto_at = core->now + c->rto_ns;

@@ -13,6 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "base/log.h"
+#include "capture/pcap.h"
 #include "stack/stack.h"
 
 static void tx_write(struct tundra *t, int fd, struct core_out *o)
@@ -23,6 +25,8 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 		if (n >= 0) {
 			stat_add(t->tx.pkts, 1);
 			stat_add(t->tx.bytes, (uint64_t)n);
+			if (t->cap)
+				capture_packetv(t->cap, o->iov, o->niov);
 			return;
 		}
 		if (errno == EINTR)
@@ -31,6 +35,8 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 			/* EIO: device down; EINVAL: a bad packet. Counted,
 			 * and the TCP above retransmits. */
 			stat_add(t->tx.errors, 1);
+			LOG_WARN_RL("tx: write of %u bytes to %s: %m", o->len,
+				    t->cfg.dev);
 			return;
 		}
 		/* Back-pressure from the device: wait for room rather than
@@ -40,6 +46,8 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 		poll(&p, 1, 10);
 	}
 	stat_add(t->tx.errors, 1);
+	LOG_WARN_RL("tx: device %s full for 1 s, dropped a %u-byte datagram",
+		    t->cfg.dev, o->len);
 }
 
 static unsigned tx_drain(struct tundra *t)
@@ -87,7 +95,8 @@ void *tx_main(void *arg)
 		 * empty. */
 		if (atomic_load_explicit(&t->stop_tx, memory_order_acquire))
 			break;
-		if (idle++ < t->cfg.spin)
+		if (idle++ < t->cfg.spin ||
+		    t->cfg.poll_mode == TUNDRA_POLL_BUSY)
 			continue;
 		waiter_prepare(&t->tx_wake);
 		if (!rings_empty(t) || atomic_load(&t->stop_tx)) {

@@ -46,6 +46,9 @@ static const struct core_listener *env_listener_lookup(void *ctx,
 {
 	struct worker *w = ctx;
 
+	/* Draining (tundra_drain): accept nothing new. */
+	if (atomic_load_explicit(&w->t->draining, memory_order_relaxed))
+		return NULL;
 	return listeners_lookup(w->t->listeners, port);
 }
 
@@ -265,10 +268,12 @@ void *worker_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		if (idle < t->cfg.spin) {
+		if (idle < t->cfg.spin ||
+		    t->cfg.poll_mode == TUNDRA_POLL_BUSY) {
 			/* Spin on the queues alone (no clock read, no RCU
 			 * section); the next turn handles what shows up,
-			 * or, with the spin spent, goes to sleep. */
+			 * or, with the spin spent, goes to sleep (never,
+			 * in poll_mode busy: it spins on). */
 			while (idle++ < t->cfg.spin &&
 			       ring_empty(w->rx_ring) &&
 			       ring_empty(w->done_ring) && !calls_pending(w))

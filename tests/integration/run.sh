@@ -261,6 +261,46 @@ if [[ -f tests/integration/test_api.sh ]]; then
 	fi
 fi
 
+# pcap capture, logging and graceful stop (a tundra of its own).
+if [[ -f tests/integration/test_capture.sh ]]; then
+	out=$(timeout -k 5 $((120 * SLOW)) bash tests/integration/test_capture.sh "$BUILD" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >"$LOG/test_capture.log"
+	if ((rc == 0)); then
+		t_pass "test_capture.sh ($(tail -n 1 <<<"$out"))"
+	else
+		t_fail "test_capture.sh" "exit $rc"
+		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
+	fi
+fi
+
+# The configuration file, flags over it, poll modes and pinning (a tundra
+# of its own per start).
+if [[ -f tests/integration/test_config.sh ]]; then
+	out=$(timeout -k 5 $((200 * SLOW)) bash tests/integration/test_config.sh "$BUILD" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >"$LOG/test_config.log"
+	if ((rc == 0)); then
+		t_pass "test_config.sh ($(tail -n 1 <<<"$out"))"
+	else
+		t_fail "test_config.sh" "exit $rc"
+		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
+	fi
+fi
+
+# Live stats over the control socket (src/ctl/; a tundra of its own).
+if [[ -f tests/integration/test_ctl.sh ]]; then
+	out=$(timeout -k 5 $((150 * SLOW)) bash tests/integration/test_ctl.sh "$BUILD" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >"$LOG/test_ctl.log"
+	if ((rc == 0)); then
+		t_pass "test_ctl.sh ($(tail -n 1 <<<"$out"))"
+	else
+		t_fail "test_ctl.sh" "exit $rc"
+		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
+	fi
+fi
+
 # ---- summary -----------------------------------------------------------
 
 if ((nfail > 0)); then
