@@ -219,87 +219,37 @@ TUNDRA_PID=""
 t_no_sanitizer_reports "$ERR"
 
 # ---- sibling suites ----------------------------------------------------
+# Each starts a tundra (or stack) of its own in a namespace of its own and
+# ends with its own "N passed, M failed" line; here each counts as one test.
 
-if [[ -f tests/integration/test_tun_errors.sh ]]; then
-	out=$(timeout -k 5 $((120 * SLOW)) bash tests/integration/test_tun_errors.sh "$BUILD" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >"$LOG/test_tun_errors.log"
-	if ((rc == 0)); then
-		t_pass "test_tun_errors.sh"
-	else
-		t_fail "test_tun_errors.sh" "exit $rc"
-		printf '%s\n' "$out" | tail -n 20 | sed 's/^/        | /'
-	fi
-fi
+# sibling NAME SECONDS: run tests/integration/NAME with a time limit (scaled
+# for sanitizer builds), keep its whole output with the logs, and show its
+# FAIL lines and summary (or its last lines) when it fails.
+sibling() {
+	local name=$1 limit=$2 out rc
 
-# The iperf3 server driven by the stock client (a tundra of its own).
-if [[ -f tests/integration/test_iperf3.sh ]]; then
-	out=$(timeout -k 5 $((150 * SLOW)) bash tests/integration/test_iperf3.sh "$BUILD" 2>&1)
+	[[ -f tests/integration/$name ]] || return 0
+	out=$(timeout -k 5 $((limit * SLOW)) bash "tests/integration/$name" "$BUILD" 2>&1)
 	rc=$?
-	printf '%s\n' "$out" >"$LOG/test_iperf3.log"
+	printf '%s\n' "$out" >"$LOG/${name%.sh}.log"
 	if ((rc == 0)); then
-		t_pass "test_iperf3.sh ($(tail -n 1 <<<"$out"))"
-	else
-		t_fail "test_iperf3.sh" "exit $rc"
-		# Its FAIL lines and summary; the whole output is kept in
-		# test_iperf3.log with the other logs.
-		printf '%s\n' "$out" | grep -E '^(FAIL|[0-9]+ passed)' | sed 's/^/        | /'
+		t_pass "$name ($(tail -n 1 <<<"$out"))"
+		return 0
 	fi
-fi
+	t_fail "$name" "exit $rc"
+	if grep -qE '^FAIL|passed,' <<<"$out"; then
+		grep -E '^FAIL|passed,' <<<"$out" | sed 's/^/        | /'
+	else
+		tail -n 20 <<<"$out" | sed 's/^/        | /'
+	fi
+}
 
-# The thread API (include/tundra/socket.h), tundra as server and client
-# (a stack of its own per api_tool run).
-if [[ -f tests/integration/test_api.sh ]]; then
-	out=$(timeout -k 5 $((300 * SLOW)) bash tests/integration/test_api.sh "$BUILD" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >"$LOG/test_api.log"
-	if ((rc == 0)); then
-		t_pass "test_api.sh ($(tail -n 1 <<<"$out"))"
-	else
-		t_fail "test_api.sh" "exit $rc"
-		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
-	fi
-fi
-
-# pcap capture, logging and graceful stop (a tundra of its own).
-if [[ -f tests/integration/test_capture.sh ]]; then
-	out=$(timeout -k 5 $((120 * SLOW)) bash tests/integration/test_capture.sh "$BUILD" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >"$LOG/test_capture.log"
-	if ((rc == 0)); then
-		t_pass "test_capture.sh ($(tail -n 1 <<<"$out"))"
-	else
-		t_fail "test_capture.sh" "exit $rc"
-		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
-	fi
-fi
-
-# The configuration file, flags over it, poll modes and pinning (a tundra
-# of its own per start).
-if [[ -f tests/integration/test_config.sh ]]; then
-	out=$(timeout -k 5 $((200 * SLOW)) bash tests/integration/test_config.sh "$BUILD" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >"$LOG/test_config.log"
-	if ((rc == 0)); then
-		t_pass "test_config.sh ($(tail -n 1 <<<"$out"))"
-	else
-		t_fail "test_config.sh" "exit $rc"
-		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
-	fi
-fi
-
-# Live stats over the control socket (src/ctl/; a tundra of its own).
-if [[ -f tests/integration/test_ctl.sh ]]; then
-	out=$(timeout -k 5 $((150 * SLOW)) bash tests/integration/test_ctl.sh "$BUILD" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >"$LOG/test_ctl.log"
-	if ((rc == 0)); then
-		t_pass "test_ctl.sh ($(tail -n 1 <<<"$out"))"
-	else
-		t_fail "test_ctl.sh" "exit $rc"
-		printf '%s\n' "$out" | grep -E '^FAIL|passed,' | sed 's/^/        | /'
-	fi
-fi
+sibling test_tun_errors.sh 120 # the TUN layer's errors
+sibling test_iperf3.sh 150     # the stock iperf3 client
+sibling test_api.sh 300        # the thread API, as server and client
+sibling test_capture.sh 120    # pcap capture, logging, graceful stop
+sibling test_config.sh 200     # configuration file, flags, poll modes
+sibling test_ctl.sh 150        # live stats over the control socket
 
 # ---- summary -----------------------------------------------------------
 
