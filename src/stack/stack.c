@@ -218,8 +218,7 @@ int tundra_start(struct tundra *t)
 		char err[160];
 
 		if (ctl_server_start(t, &t->ctl, err, sizeof(err)))
-			fprintf(stderr, "tundra: %s; live stats disabled\n",
-				err);
+			LOG_WARN("%s; live stats disabled", err);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
