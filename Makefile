@@ -134,14 +134,16 @@ demo: deps
 	$(MAKE) --no-print-directory all
 	bash scripts/demo.sh $(BUILD)
 
-bench: deps
+bench:
+	@bash scripts/deps.sh bench
 	$(MAKE) --no-print-directory all
 	bash bench/run.sh $(BUILD)
 
 micro: all
 	@set -e; for b in $(MICRO_BIN); do echo "== $$b"; $$b; done
 
-profile: deps
+profile:
+	@bash scripts/deps.sh profile
 	$(MAKE) --no-print-directory all
 	bash scripts/profile.sh $(BUILD)
 

@@ -6,9 +6,12 @@
 # already present. Needs root.
 set -euo pipefail
 
-# Build: compiler, pkg-config, liburcu, jemalloc, libsodium, Criterion.
-# Tests and scripts: ip (iproute2), ping, setcap, procps (sysctl, ps),
-# timeout (coreutils) and awk (mawk), both normally present already.
+# Build: compiler, pkg-config, liburcu, jemalloc, libsodium, cJSON, inih,
+# libpcap, sys/sdt.h, Criterion.
+# Tests and scripts: tcpdump (reads captures back), iperf3 (the stock
+# client), ip (iproute2), ping, capsh (libcap2-bin), procps (sysctl, ps),
+# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk).
+# `deps.sh bench` adds gnuplot for the plots, `deps.sh profile` perf.
 PKGS=(
 	build-essential
 	pkg-config
@@ -28,7 +31,18 @@ PKGS=(
 	procps
 	coreutils
 	mawk
+	python3
 )
+for extra in "$@"; do
+	case $extra in
+	bench) PKGS+=(gnuplot-nox) ;;
+	profile) PKGS+=(linux-perf) ;;
+	*)
+		echo "deps.sh: unknown group '$extra' (bench, profile)" >&2
+		exit 2
+		;;
+	esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do
