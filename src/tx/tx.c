@@ -19,14 +19,18 @@
 
 static void tx_write(struct tundra *t, int fd, struct core_out *o)
 {
+	/* Captured before the write: the kernel handles a TUN write inside
+	 * writev, so its answer can reach RX (and the capture) before writev
+	 * returns; recording first keeps the file in causal order. A write
+	 * that then fails is counted in tx errors. */
+	if (t->cap)
+		capture_packetv(t->cap, o->iov, o->niov);
 	for (int tries = 0; tries < 100; tries++) {
 		ssize_t n = writev(fd, o->iov, o->niov);
 
 		if (n >= 0) {
 			stat_add(t->tx.pkts, 1);
 			stat_add(t->tx.bytes, (uint64_t)n);
-			if (t->cap)
-				capture_packetv(t->cap, o->iov, o->niov);
 			return;
 		}
 		if (errno == EINTR)
