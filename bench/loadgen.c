@@ -1487,19 +1487,25 @@ static void tx_free(struct tx_client *cl)
 
 /* epoll_wait bounded by @deadline (ns) and 100 ms; 0 on timeout. */
 static int tx_wait(struct tx_client *cl, struct epoll_event *evs, int max,
-		   uint64_t deadline)
+		   uint64_t deadline, bool *timed_out)
 {
 	uint64_t now = now_ns();
 	int ms, n;
 
-	if (now >= deadline)
+	if (now >= deadline) {
+		*timed_out = true;
 		return 0;
+	}
 	ms = (int)((deadline - now) / 1000000u) + 1;
 	if (ms > 100)
 		ms = 100;
 	n = epoll_wait(cl->ep, evs, max, ms);
 	if (n < 0 && errno == EINTR)
 		n = 0;
+	if (n < 0)
+		msg("epoll_wait: %s", strerror(errno));
+	else if (n == 0 && now_ns() >= deadline)
+		*timed_out = true;
 	return n;
 }
 
@@ -1566,16 +1572,12 @@ static int run_rr(const struct lg_opts *o)
 			return 1;
 	pending = cl.active;
 	while (pending) {
-		int n = tx_wait(&cl, evs, 256, deadline);
+		int n = tx_wait(&cl, evs, 256, deadline, &timed_out);
 
-		if (n < 0) {
-			msg("epoll_wait: %s", strerror(errno));
+		if (n < 0)
 			return 1;
-		}
-		if (n == 0 && now_ns() >= deadline) {
-			timed_out = true;
+		if (timed_out)
 			break;
-		}
 		for (int i = 0; i < n; i++) {
 			struct tconn *c = evs[i].data.ptr;
 			int r;
@@ -1612,16 +1614,12 @@ static int run_rr(const struct lg_opts *o)
 		rr_step(&cl, c, 0, t_end, &t_last);
 	}
 	while (cl.active && !timed_out) {
-		int n = tx_wait(&cl, evs, 256, deadline);
+		int n = tx_wait(&cl, evs, 256, deadline, &timed_out);
 
-		if (n < 0) {
-			msg("epoll_wait: %s", strerror(errno));
+		if (n < 0)
 			return 1;
-		}
-		if (n == 0 && now_ns() >= deadline) {
-			timed_out = true;
+		if (timed_out)
 			break;
-		}
 		for (int i = 0; i < n; i++) {
 			struct tconn *c = evs[i].data.ptr;
 
@@ -1700,15 +1698,11 @@ static int run_crr(const struct lg_opts *o, struct src_list *src)
 		/* Nothing open: done, or every slot failed at once. */
 		if (!cl.active)
 			break;
-		n = tx_wait(&cl, evs, 256, deadline);
-		if (n < 0) {
-			msg("epoll_wait: %s", strerror(errno));
+		n = tx_wait(&cl, evs, 256, deadline, &timed_out);
+		if (n < 0)
 			return 1;
-		}
-		if (n == 0 && now_ns() >= deadline) {
-			timed_out = true;
+		if (timed_out)
 			break;
-		}
 		for (int i = 0; i < n; i++) {
 			struct tconn *c = evs[i].data.ptr;
 			int r;
@@ -1881,6 +1875,7 @@ static int hold_drive(struct tx_client *cl, unsigned int *next_open,
 	static struct epoll_event evs[1024];
 
 	while (*busy || *next_open < cl->n) {
+		bool late = false;
 		int n;
 
 		while (*next_open < cl->n && *busy < HOLD_INFLIGHT) {
@@ -1893,12 +1888,10 @@ static int hold_drive(struct tx_client *cl, unsigned int *next_open,
 		}
 		if (!*busy)
 			continue;
-		n = tx_wait(cl, evs, 1024, deadline);
-		if (n < 0) {
-			msg("epoll_wait: %s", strerror(errno));
+		n = tx_wait(cl, evs, 1024, deadline, &late);
+		if (n < 0)
 			return -1;
-		}
-		if (n == 0 && now_ns() >= deadline)
+		if (late)
 			return 1;
 		for (int i = 0; i < n; i++) {
 			struct tconn *c = evs[i].data.ptr;
@@ -1995,7 +1988,8 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 		if (r == 0) {
 			/* Nothing in flight: just watch for trouble. */
 			struct epoll_event evs[64];
-			int n = tx_wait(&cl, evs, 64, hold_end);
+			bool over = false;
+			int n = tx_wait(&cl, evs, 64, hold_end, &over);
 
 			for (int i = 0; i < n; i++) {
 				struct tconn *c = evs[i].data.ptr;
