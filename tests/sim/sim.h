@@ -85,10 +85,19 @@ struct sim_link_params {
 	uint32_t corrupt_ppm;  /* one byte flipped */
 	uint64_t bw_bps;       /* bits per second; 0: unlimited */
 	uint32_t qlimit;       /* bytes queued before tail drop (with bw) */
+	/* Burst loss (a two-state Gilbert-like model): with this
+	 * probability a datagram starts an outage that loses it and every
+	 * datagram for a time uniform in [1 ms, burst_ns]. Timed, not
+	 * counted, so a slow sender is not starved for minutes. */
+	uint32_t burst_ppm;
+	uint64_t burst_ns;
 };
 
 struct sim_link_stats {
 	uint64_t sent, lost, dups, reordered, corrupted, qdrops, delivered;
+	uint64_t bursts;       /* burst-loss episodes (lost counts each) */
+	uint64_t lost_payload; /* TCP payload bytes lost or tail-dropped */
+	uint64_t burst_until;  /* the outage lasts until then */
 	uint64_t corrupt_dropped; /* corrupted ones the receiver dropped */
 	uint64_t zero_windows;    /* segments advertising a zero window */
 	uint64_t rsts, fins, syns, data_segs;
