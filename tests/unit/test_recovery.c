@@ -510,3 +510,21 @@ Test(core, slow_start_abc_and_ssthresh)
 	cr_assert_eq(c->cc.acked_acc, 1500);
 	free(c);
 }
+
+/* tundra_conn_set_cc: a per-connection choice, like TCP_CONGESTION. */
+CORE_TEST(set_cc_per_connection)
+{
+	struct peer p;
+
+	peer_connect(&p, 42008, TAPP_PORT, 0x180000, 1460, 7, 65535);
+	cr_assert_eq(H->t.accepted, 1);
+	cr_assert_eq(C(&p)->cc.algo, TCP_CC_CUBIC, "the configured default");
+	cr_assert_eq(tundra_conn_set_cc(H->t.conn, "bbr"), -ENOENT);
+	cr_assert_eq(C(&p)->cc.algo, TCP_CC_CUBIC);
+	cr_assert_eq(tundra_conn_set_cc(H->t.conn, "reno"), 0);
+	cr_assert_eq(C(&p)->cc.algo, TCP_CC_RENO);
+	struct core_conn_info ci;
+	cr_assert_eq(core_conn_snapshot(H->core, &ci, 1, 0), 1);
+	cr_assert_str_eq(ci.cc, "reno");
+	cr_assert_eq(ci.cwnd, 14600);
+}
