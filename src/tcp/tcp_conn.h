@@ -173,6 +173,8 @@ struct tcp_conn {
 	uint8_t dupacks;
 	uint8_t rec;         /* REC_* */
 	uint8_t reordering;  /* DupThresh, raised when reordering is seen */
+	bool dsack;          /* report [dsack_start, dsack_end) (RFC 2883) */
+	uint32_t dsack_start, dsack_end;
 	uint8_t entry_sacked; /* SACKed segments when recovery began */
 	uint64_t last_tx_at; /* last data sent: restart after idle */
 	uint64_t retrans_bytes;

@@ -422,6 +422,16 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		} else {
 			if (!(seg->flags & TCP_RST))
 				c->flags |= TF_ACK_NOW;
+			/* RFC 2883 §4: data we already had: tell the sender
+			 * with a D-SACK block, so it can tell a spurious
+			 * retransmission from a loss. */
+			if ((c->flags & TF_SACK) && seg->len &&
+			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
+			    c->rcv_nxt - seg->seq <= c->rcvbuf.cap + seg->len) {
+				c->dsack = true;
+				c->dsack_start = seg->seq;
+				c->dsack_end = seg->seq + seg->len;
+			}
 			core_drop(core, DROP_TCP_NOT_ACCEPTABLE);
 			core_schedule(core, c);
 			return;

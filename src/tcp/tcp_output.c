@@ -287,8 +287,16 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 	if (!o)
 		return false;
 	spec_for(core, c, &s, seq, TCP_ACK);
+	if ((c->flags & TF_SACK) && c->dsack) {
+		/* RFC 2883 §4: the D-SACK block first, once. */
+		blocks[0][0] = c->dsack_start;
+		blocks[0][1] = c->dsack_end;
+		n = 1;
+		c->dsack = false;
+	}
 	if ((c->flags & TF_SACK) && c->ooo)
-		n = tcp_sack_blocks(c, blocks, c->flags & TF_TS ? 3 : 4);
+		n += tcp_sack_blocks(c, blocks + n,
+				     (c->flags & TF_TS ? 3 : 4) - n);
 	if (n) {
 		/* RFC 2018 §3: NOP NOP, kind 5, length 2 + 8n. */
 		uint8_t *p = s.opts + s.optlen;

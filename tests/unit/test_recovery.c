@@ -528,3 +528,42 @@ CORE_TEST(set_cc_per_connection)
 	cr_assert_str_eq(ci.cc, "reno");
 	cr_assert_eq(ci.cwnd, 14600);
 }
+
+/* RFC 2883: a duplicate segment is answered with a D-SACK block naming
+ * it (first), so the sender can tell its retransmission was spurious;
+ * only once. */
+CORE_TEST(duplicate_segment_gets_dsack)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 5};
+	static uint8_t d[1000];
+	uint32_t blk[4][2];
+	struct peer p;
+	struct pkt *k;
+
+	fill_random(d, sizeof(d), 9);
+	peer_syn_cfg(&p, 42009, 9, 0x190000, &sc);
+	peer_send(&p, TCP_ACK, NULL, 0);
+	uint32_t start = p.nxt;
+	peer_send(&p, TCP_ACK | TCP_PSH, d, sizeof(d));
+	skip_output();
+	H->now += 100 * MS; /* the delayed ACK went; now the duplicate */
+	advance(0);
+	skip_output();
+	p.ts_ecr = 0;
+	peer_raw(&p, start, TCP_ACK | TCP_PSH, d, sizeof(d));
+	flush();
+	k = expect_tcp();
+	cr_assert_eq(k->seg.ack, start + sizeof(d));
+	cr_assert_eq(sack_of(k, blk), 1);
+	cr_assert_eq(blk[0][0], start);
+	cr_assert_eq(blk[0][1], start + sizeof(d));
+	/* The next ACK has no D-SACK any more. */
+	peer_send(&p, TCP_ACK | TCP_PSH, d, 10);
+	H->now += 100 * MS;
+	advance(0);
+	k = expect_tcp();
+	cr_assert_eq(k->seg.ack, start + sizeof(d) + 10);
+	cr_assert_eq(sack_of(k, blk), -1, "no SACK option any more");
+	skip_output();
+}
