@@ -495,18 +495,19 @@ Test(core, reno_linear_growth_and_app_limited)
 	free(c);
 }
 
-/* Slow start with ABC: at most 2 SMSS per ACK, and it stops at
- * ssthresh, the rest of the ACK counting toward congestion avoidance. */
-Test(core, slow_start_abc_and_ssthresh)
+/* Slow start counts the bytes acked, a stretch ACK in full (a kernel
+ * peer acks a GRO super-segment at once), and stops at ssthresh, the
+ * rest of the ACK counting toward congestion avoidance. */
+Test(core, slow_start_byte_counting_and_ssthresh)
 {
 	struct core k = {.now = 1000 * SEC};
 	struct tcp_conn *c = cc_conn(TCP_CC_RENO, 10);
 
 	tcp_cc_on_ack(&k, c, 5000); /* a stretch ACK of 5 segments */
-	cr_assert_eq(c->cc.cwnd, 12000);
-	c->cc.ssthresh = 12500;
+	cr_assert_eq(c->cc.cwnd, 15000);
+	c->cc.ssthresh = 15500;
 	tcp_cc_on_ack(&k, c, 2000);
-	cr_assert_eq(c->cc.cwnd, 12500);
+	cr_assert_eq(c->cc.cwnd, 15500);
 	cr_assert_eq(c->cc.acked_acc, 1500);
 	free(c);
 }
