@@ -826,6 +826,7 @@ static void describe_run(struct run *r, FILE *f)
  * the transfer sent again beyond twice what was lost. */
 static double worst_ratio, worst_excess;
 static uint64_t worst_seed, worst_excess_seed;
+static uint64_t sum_timeouts, sum_recoveries, sum_undos;
 
 /*
  * Loss recovery is efficient: the bytes A sent again stay within a small
@@ -856,6 +857,9 @@ static void check_rexmit(struct run *r)
 					  (double)total
 				: 0;
 
+	sum_timeouts += cs->rto_timeouts;
+	sum_recoveries += cs->fast_recoveries;
+	sum_undos += cs->undos;
 	if (lost >= 16 * 1500 && ratio > worst_ratio) {
 		worst_ratio = ratio;
 		worst_seed = r->seed;
@@ -1200,6 +1204,7 @@ int main(int argc, char **argv)
 			continue;
 		found = true;
 		worst_ratio = worst_excess = 0;
+		sum_timeouts = sum_recoveries = sum_undos = 0;
 		for (uint64_t sd = have_one ? one : first;
 		     have_one ? sd == one : sd < first + nseeds; sd++) {
 			struct result res = run_one(sc, sd, have_one);
@@ -1233,6 +1238,11 @@ int main(int argc, char **argv)
 			       "%.1f%% of the transfer (seed %" PRIu64 ")\n",
 			       sc->name, worst_ratio, worst_seed,
 			       100 * worst_excess, worst_excess_seed);
+		if (sc->link)
+			printf("%-10s sender: %" PRIu64 " fast recoveries, %" PRIu64
+			       " timeouts, %" PRIu64 " undone\n",
+			       sc->name, sum_recoveries, sum_timeouts,
+			       sum_undos);
 		total_fail += fails;
 	}
 	if (!found) {
