@@ -45,6 +45,7 @@ struct tundra_config {
 		TUNDRA_CC_CUBIC = 0,
 		TUNDRA_CC_RENO,
 	} cc;
+	int tlp;                /* tail loss probes (RFC 8985 §7): 0 off, 1 on */
 
 	/* Threads. */
 	enum tundra_poll_mode {

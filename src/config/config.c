@@ -17,6 +17,7 @@
 static const char *const poll_modes[] = { "adaptive", "busy", "blocking",
 					  NULL };
 static const char *const cc_algos[] = { "cubic", "reno", NULL };
+static const char *const off_on[] = { "off", "on", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug",
 					  NULL };
 
@@ -92,6 +93,9 @@ const struct config_knob config_knobs[] = {
 	  C(max_retries) },
 	{ "tcp", "cc", "cc", "ALGO", KT_ENUM, 0, 1, cc_algos, "cubic",
 	  "congestion control: cubic (RFC 9438) or reno (RFC 5681)", C(cc) },
+	{ "tcp", "tlp", "tlp", "on|off", KT_ENUM, 0, 1, off_on, "on",
+	  "tail loss probes (RFC 8985 7): a lost tail is found in two RTTs, not an RTO",
+	  C(tlp) },
 
 	{ "apps", "echo", "echo-port", "PORT", KT_UINT, 0, 65535, NULL, "7",
 	  "echo server port, RFC 862 (0: off)", F(port[APP_ECHO]) },

@@ -71,6 +71,7 @@ struct core_config {
 	uint64_t rto_max_ns;
 	unsigned max_retries;   /* RTO expiries before giving up */
 	unsigned cc_algo;       /* enum tcp_cc_algo (src/tcp/tcp_cc.h) */
+	bool no_tlp;            /* no tail loss probes (RFC 8985 §7) */
 	uint64_t delack_ns;     /* delayed-ACK timeout (RFC 9293 §3.8.6.3);
 				   0: ACK every batch at once */
 	uint8_t flow_key[16];   /* keyed hash of the 4-tuple */
@@ -91,6 +92,8 @@ struct core_stats {
 	uint64_t retrans_bytes; /* sequence space sent again */
 	uint64_t fast_recoveries, rto_timeouts, undos, sack_ignored;
 	uint64_t reorder_seen; /* DupThresh raised */
+	uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 §7 */
+	uint64_t lost_retransmits;
 	uint64_t drops[DROP__COUNT];
 };
 

@@ -114,9 +114,13 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
  * true when the held FIN is now next. */
 bool tcp_reass_advance(struct tcp_conn *c);
 void tcp_reass_free(struct tcp_conn *c);
-/* Up to max SACK blocks, most recent first. */
+/* Up to max SACK blocks, most recent first, each older (by its stamp)
+ * than *below, which is set to the oldest taken; UINT32_MAX: from the
+ * newest. */
 unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
-			 unsigned max);
+			 unsigned max, uint32_t *below);
+/* Ranges changed since our last ACK and older than stamp `below`. */
+unsigned tcp_sack_changed(const struct tcp_conn *c, uint32_t below);
 
 /* tcp_timer.c */
 void tcp_timer_fire(struct core *core, struct tcp_conn *c);
@@ -134,6 +138,10 @@ uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq,
 uint32_t tcp_pipe(const struct tcp_conn *c);
 uint32_t tcp_in_flight(const struct tcp_conn *c);
 uint32_t tcp_send_cwnd(const struct tcp_conn *c);
+/* RFC 8985 §7: (re)arm the tail loss probe timer. */
+void tcp_arm_pto(struct core *core, struct tcp_conn *c);
+/* The probe timer fired. */
+void tcp_tlp_fire(struct core *core, struct tcp_conn *c);
 /* NextSeg's rule (1): the next lost segment to retransmit. */
 bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 		   bool *fin);

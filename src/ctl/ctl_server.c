@@ -53,6 +53,9 @@
 	X(undos, 0, "reductions undone as spurious (RFC 3522)")               \
 	X(sack_ignored, 0, "SACK blocks ignored (DSACK or invalid)")          \
 	X(reorder_seen, 0, "times reordering raised a DupThresh")            \
+	X(tlp_probes, 0, "tail loss probes sent (RFC 8985)")                 \
+	X(lost_retransmits, 0, "retransmission passes restarted: one was lost")\
+	X(tlp_recoveries, 0, "probes that repaired a loss (window reduced)") \
 	X(icmp_echo, 0, "ICMP echo requests answered")                        \
 	X(wakeups, 0, "times another thread had to wake the worker")          \
 	X(batches, 0, "worker loop turns that found work")                    \
@@ -142,6 +145,9 @@ static int snap_take(struct tundra *t, struct snap *s)
 		v[WF_undos] = stat_read(cs->undos);
 		v[WF_sack_ignored] = stat_read(cs->sack_ignored);
 		v[WF_reorder_seen] = stat_read(cs->reorder_seen);
+		v[WF_tlp_probes] = stat_read(cs->tlp_probes);
+		v[WF_lost_retransmits] = stat_read(cs->lost_retransmits);
+		v[WF_tlp_recoveries] = stat_read(cs->tlp_recoveries);
 		v[WF_icmp_echo] = stat_read(cs->icmp_echo);
 		v[WF_wakeups] = wakeups_of(&w->wake);
 		v[WF_batches] = stat_read(w->batches);

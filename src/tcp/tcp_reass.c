@@ -101,28 +101,39 @@ void tcp_reass_free(struct tcp_conn *c)
 }
 
 unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
-			 unsigned max)
+			 unsigned max, uint32_t *below)
 {
 	const struct tcp_ooo *o = c->ooo;
 	unsigned n = 0;
-	uint32_t below = UINT32_MAX;
 
 	if (!o)
 		return 0;
-	/* RFC 2018 §4: the first block holds the most recent segment, then
-	 * the others, most recent first. */
+	/* RFC 2018 §4: most recent first, each next one older than the
+	 * last taken. */
 	while (n < max && n < o->n) {
 		unsigned best = o->n;
 		for (unsigned i = 0; i < o->n; i++)
-			if (o->blk[i].stamp < below &&
+			if (o->blk[i].stamp < *below &&
 			    (best == o->n || o->blk[i].stamp > o->blk[best].stamp))
 				best = i;
 		if (best == o->n)
 			break;
 		out[n][0] = o->blk[best].start;
 		out[n][1] = o->blk[best].end;
-		below = o->blk[best].stamp;
+		*below = o->blk[best].stamp;
 		n++;
 	}
+	return n;
+}
+
+unsigned tcp_sack_changed(const struct tcp_conn *c, uint32_t below)
+{
+	const struct tcp_ooo *o = c->ooo;
+	unsigned n = 0;
+
+	for (unsigned i = 0; o && i < o->n; i++)
+		if (o->blk[i].stamp > o->acked_stamp &&
+		    o->blk[i].stamp < below)
+			n++;
 	return n;
 }

@@ -137,6 +137,7 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 		.max_retries = tc->max_retries,
 		/* tundra_cc and tcp_cc_algo number the algorithms alike. */
 		.cc_algo = tc->cc == TUNDRA_CC_RENO ? TCP_CC_RENO : TCP_CC_CUBIC,
+		.no_tlp = !tc->tlp,
 		.delack_ns = tc->delack_ms * 1000000ull,
 		.worker_id = id,
 		.nworkers = tc->workers,

@@ -144,7 +144,7 @@ Test(config, every_key_applied)
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 29);
+	cr_assert_eq(config_nknobs, 30);
 }
 
 Test(config, other_values)
