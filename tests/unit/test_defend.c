@@ -125,6 +125,14 @@ CORE_TEST(syncookie_handshake_with_timestamps)
 	cr_assert_eq(c->rcv_wscale, 1);
 	cr_assert_eq(c->snd_mss, 1360, "1400 rounds down to 1360");
 	cr_assert_eq(c->snd_wnd, 100u << 7, "the ACK's window, scaled");
+	/* The SYN-ACK's TSval is the connection's clock at that time,
+	 * rounded down to hold the 6 bits: never ahead of it (RFC 7323
+	 * §5.4: monotonic), at most 63 ms behind. */
+	uint32_t clock0 = (uint32_t)((H->now - 20 * MS) / MS) + c->ts_offset;
+	cr_assert(seq_leq(synack_ts, clock0), "TSval %u ahead of clock %u",
+		  synack_ts, clock0);
+	cr_assert(clock0 - synack_ts < 64, "TSval %u, clock %u", synack_ts,
+		  clock0);
 	/* The data the app wrote: our TSval never runs backwards from the
 	 * SYN-ACK's, and echoes the peer's. */
 	k = expect_seg(TCP_ACK | TCP_PSH, p.ack, p.nxt, MSGLEN);
@@ -431,4 +439,268 @@ CORE_TEST(max_conns_bounds_the_table)
 	peer_syn(&p[2], 44005, TAPP_PORT, 600, 1460, -1, 65535);
 	assert_state(&p[2], TCPS_SYN_RECEIVED);
 	cr_assert_eq(core_conn_count(H->core), 3);
+}
+
+/* ---- challenge ACKs (RFC 5961) ---------------------------------------- */
+
+static void chack_limit(uint32_t limit)
+{
+	struct core_config cfg = default_config();
+
+	cfg.challenge_ack_limit = limit;
+	h_recore(&cfg);
+}
+
+/* Send n in-window RSTs (not at RCV.NXT), one flush each; the number of
+ * challenge ACKs that came out. */
+static unsigned bad_rsts(struct peer *p, unsigned n)
+{
+	unsigned acks = 0;
+	struct pkt *k;
+
+	for (unsigned i = 0; i < n; i++) {
+		raw_in(p->sport, p->dport, p->nxt + 1 + i % 100, 0, TCP_RST,
+		       0, NULL, 0, NULL, 0);
+		flush();
+		while ((k = next_pkt())) {
+			cr_assert_eq(k->seg.flags, TCP_ACK);
+			cr_assert_eq(k->seg.seq, p->ack);
+			cr_assert_eq(k->seg.ack, p->nxt);
+			acks++;
+		}
+	}
+	return acks;
+}
+
+/* §7: at most about limit challenge ACKs per second per core, the budget
+ * drawn each second in [limit/2, limit/2 + limit); the connection itself
+ * is untouched by the RSTs. */
+CORE_TEST(challenge_ack_rate_limited)
+{
+	struct peer p;
+	unsigned acks, min = ~0u, max = 0;
+	uint64_t sent = 0, limited = 0;
+
+	chack_limit(10);
+	H->now = 100 * SEC;
+	peer_connect(&p, 45000, TAPP_PORT, 0x5000, 1460, -1, 65535);
+	for (int s = 0; s < 40; s++) {
+		H->now = (uint64_t)(101 + s) * SEC + 1000;
+		acks = bad_rsts(&p, 100);
+		cr_assert(acks >= 5 && acks < 15, "second %d: %u ACKs", s,
+			  acks);
+		min = MIN(min, acks);
+		max = MAX(max, acks);
+		sent += acks;
+		limited += 100 - acks;
+	}
+	/* Randomised: not the same budget every second. */
+	cr_assert_lt(min, max, "every second's budget was %u", min);
+	cr_assert_eq(ST()->challenge_acks_sent, sent);
+	cr_assert_eq(ST()->challenge_acks_limited, limited);
+	cr_assert_eq(drops(DROP_TCP_RST_BAD_SEQ), 4000);
+	assert_state(&p, TCPS_ESTABLISHED);
+	cr_assert_eq(ST()->conns_reset, 0);
+	/* An exact RST still resets, budget or not. */
+	raw_in(p.sport, p.dport, p.nxt, 0, TCP_RST, 0, NULL, 0, NULL, 0);
+	flush();
+	assert_state(&p, TCPS_CLOSED);
+	cr_assert_eq(H->t.last_err, -ECONNRESET);
+}
+
+/* The budget is per core and shared by the three kinds of challenge:
+ * RST in the window, SYN in a synchronized state (§4.2), and an ACK out
+ * of range (§5.2). */
+CORE_TEST(challenge_ack_budget_shared)
+{
+	struct peer p;
+	unsigned acks = 0;
+	struct pkt *k;
+
+	chack_limit(1); /* budget 1 + (r % 1) = 1 every second */
+	peer_connect(&p, 45001, TAPP_PORT, 0x6000, 1460, -1, 65535);
+	H->now += SEC;
+	/* SYN at a new sequence number: challenge ACK, state unchanged. */
+	raw_in(p.sport, p.dport, p.nxt + 1000, 0, TCP_SYN, 65535, NULL, 0,
+	       NULL, 0);
+	flush();
+	k = expect_seg(TCP_ACK, p.ack, p.nxt, 0);
+	(void)k;
+	assert_state(&p, TCPS_ESTABLISHED);
+	/* The same second: an ACK of data never sent gets nothing. */
+	raw_in(p.sport, p.dport, p.nxt, p.ack + 5000, TCP_ACK, 65535, NULL, 0,
+	       NULL, 0);
+	flush();
+	expect_quiet();
+	raw_in(p.sport, p.dport, p.nxt + 10, 0, TCP_RST, 0, NULL, 0, NULL, 0);
+	flush();
+	expect_quiet();
+	cr_assert_eq(ST()->challenge_acks_sent, 1);
+	cr_assert_eq(ST()->challenge_acks_limited, 2);
+	cr_assert_eq(drops(DROP_TCP_BAD_FLAGS), 1);
+	cr_assert_eq(drops(DROP_TCP_BAD_ACK), 1);
+	cr_assert_eq(drops(DROP_TCP_RST_BAD_SEQ), 1);
+	/* Next second: one more. */
+	H->now += SEC;
+	raw_in(p.sport, p.dport, p.nxt, p.ack + 5000, TCP_ACK, 65535, NULL, 0,
+	       NULL, 0);
+	flush();
+	while (next_pkt())
+		acks++;
+	cr_assert_eq(acks, 1);
+	cr_assert_eq(ST()->challenge_acks_sent, 2);
+	assert_state(&p, TCPS_ESTABLISHED);
+}
+
+/* §5.2: data whose ACK is older than SND.UNA - MAX.SND.WND is dropped
+ * (blind injection needs an acceptable ACK as well as an in-window
+ * sequence number); an ACK within that range, even old, is fine. */
+CORE_TEST(old_ack_is_challenged)
+{
+	struct peer p;
+
+	peer_connect(&p, 45002, TAPP_PORT, 0x7000, 1460, -1, 65535);
+	/* No window scaling: MAX.SND.WND is at most 65535. */
+	raw_in(p.sport, p.dport, p.nxt, p.ack - 65536, TCP_ACK | TCP_PSH,
+	       65535, NULL, 0, MSG, MSGLEN);
+	flush();
+	expect_seg(TCP_ACK, p.ack, p.nxt, 0);
+	cr_assert_eq(drops(DROP_TCP_OLD_ACK), 1);
+	cr_assert_eq(H->t.rxlen, 0, "data with a bogus ACK delivered");
+	cr_assert_eq(ST()->challenge_acks_sent, 1);
+	/* At the edge of the range it is taken. */
+	raw_in(p.sport, p.dport, p.nxt, p.ack - 65535, TCP_ACK | TCP_PSH,
+	       65535, NULL, 0, MSG, MSGLEN);
+	flush();
+	cr_assert_eq(H->t.rxlen, MSGLEN);
+	cr_assert_eq(drops(DROP_TCP_OLD_ACK), 1);
+}
+
+/* With window scaling the range grows with the peer's shift. */
+CORE_TEST(old_ack_range_scaled)
+{
+	struct peer p;
+
+	peer_connect(&p, 45003, TAPP_PORT, 0x8000, 1460, 7, 65535);
+	raw_in(p.sport, p.dport, p.nxt, p.ack - (65535u << 7) - 1,
+	       TCP_ACK | TCP_PSH, 65535, NULL, 0, MSG, MSGLEN);
+	flush();
+	skip_output();
+	cr_assert_eq(drops(DROP_TCP_OLD_ACK), 1);
+	cr_assert_eq(H->t.rxlen, 0);
+	raw_in(p.sport, p.dport, p.nxt, p.ack - 100000, TCP_ACK | TCP_PSH,
+	       65535, NULL, 0, MSG, MSGLEN);
+	flush();
+	cr_assert_eq(H->t.rxlen, MSGLEN);
+}
+
+/* ---- reassembly memory ------------------------------------------------ */
+
+/* The bytes held out of order on a core, all connections together, are
+ * capped by reass_mem; in-order data still fills the holes, and what is
+ * held is given back as it is delivered or when a connection goes. */
+CORE_TEST(reass_mem_per_core)
+{
+	struct core_config cfg = default_config();
+	struct peer p, q;
+	uint8_t buf[2000];
+
+	fill_random(buf, sizeof(buf), 7);
+	cfg.reass_mem = 3000;
+	h_recore(&cfg);
+	peer_connect(&p, 46000, TAPP_PORT, 0x1000, 1460, -1, 65535);
+	peer_connect(&q, 46001, 9, 0x2000, 1460, -1, 65535);
+
+	/* p holds 1000 bytes past a hole of 100, q 1500. */
+	peer_raw(&p, p.nxt + 100, TCP_ACK, buf + 100, 1000);
+	peer_raw(&q, q.nxt + 500, TCP_ACK, buf, 1500);
+	flush();
+	skip_output();
+	cr_assert_eq(H->core->ooo_bytes, 2500);
+	cr_assert_eq(ST()->reass_bytes, 2500);
+	/* 600 more would pass 3000: dropped, counted, still ACKed (a
+	 * duplicate ACK with SACK is what the peer expects). */
+	peer_raw(&p, p.nxt + 1200, TCP_ACK, buf + 1200, 600);
+	flush();
+	skip_output();
+	cr_assert_eq(drops(DROP_TCP_OOO_MEM), 1);
+	cr_assert_eq(H->core->ooo_bytes, 2500);
+	/* 500 fit. */
+	peer_raw(&p, p.nxt + 1100, TCP_ACK, buf + 1100, 500);
+	flush();
+	skip_output();
+	cr_assert_eq(H->core->ooo_bytes, 3000);
+	/* p's hole is filled in order: its 1500 held bytes are delivered
+	 * and no longer count. */
+	peer_raw(&p, p.nxt, TCP_ACK, buf, 100);
+	flush();
+	cr_assert_eq(H->t.rxlen, 1600);
+	cr_assert(!memcmp(H->t.rx, buf, 1600));
+	cr_assert_eq(H->core->ooo_bytes, 1500);
+	skip_output();
+	/* q goes away with bytes held: they are given back too. */
+	raw_in(q.sport, q.dport, q.nxt, 0, TCP_RST, 0, NULL, 0, NULL, 0);
+	flush();
+	assert_state(&q, TCPS_CLOSED);
+	cr_assert_eq(H->core->ooo_bytes, 0);
+	cr_assert_eq(ST()->reass_bytes, 0);
+}
+
+/* ---- hostile datagrams, through core_input ---------------------------- */
+
+/* A SYN to the test app, then its source address patched (and the IPv4
+ * checksum fixed: the address checks come before TCP's). */
+static void syn_from(uint32_t saddr, uint16_t sport, uint16_t dport)
+{
+	uint8_t b[64];
+	size_t n = build_tcp(b, sport, dport, 1, 0, TCP_SYN, 65535, NULL, 0,
+			     NULL, 0);
+
+	put32(b + 12, saddr);
+	put16(b + 10, 0);
+	put16(b + 10, ref_csum(b, IPV4_HDR_LEN));
+	core_input(H->core, b, (uint32_t)n, H->now);
+	flush();
+}
+
+CORE_TEST(hostile_sources_dropped)
+{
+	/* Land: from our own address and port to it. */
+	syn_from(OUR, TAPP_PORT, TAPP_PORT);
+	cr_assert_eq(drops(DROP_IP_LAND), 1);
+	syn_from(OUR, 1234, TAPP_PORT);
+	cr_assert_eq(drops(DROP_IP_LAND), 2);
+	/* Martians and our /24's broadcast. */
+	syn_from(IP4(10, 0, 0, 255), 1234, TAPP_PORT);
+	syn_from(IP4(127, 0, 0, 1), 1234, TAPP_PORT);
+	syn_from(IP4(0, 0, 0, 0), 1234, TAPP_PORT);
+	syn_from(IP4(224, 0, 0, 5), 1234, TAPP_PORT);
+	syn_from(IP4(240, 0, 0, 5), 1234, TAPP_PORT);
+	syn_from(IP4(255, 255, 255, 255), 1234, TAPP_PORT);
+	cr_assert_eq(drops(DROP_IP_MARTIAN_SRC), 6);
+	expect_quiet();
+	cr_assert_eq(core_conn_count(H->core), 0);
+}
+
+/* Scanner probes: SYN+FIN and SYN+RST never reach a listener, a null
+ * segment gets no RST even from a closed port; FIN alone to a closed port
+ * is reset as RFC 9293 §3.10.7.1 says. */
+CORE_TEST(scan_probes)
+{
+	raw_in(40000, TAPP_PORT, 1, 0, TCP_SYN | TCP_FIN, 65535, NULL, 0,
+	       NULL, 0);
+	raw_in(40000, TAPP_PORT, 1, 0, TCP_SYN | TCP_RST, 65535, NULL, 0,
+	       NULL, 0);
+	raw_in(40000, TAPP_PORT, 1, 0, 0, 65535, NULL, 0, NULL, 0);
+	raw_in(40000, 4444, 1, 0, 0, 65535, NULL, 0, NULL, 0);
+	raw_in(40000, 4444, 1, 0, TCP_PSH | TCP_URG, 65535, NULL, 0, NULL, 0);
+	flush();
+	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_SYN_FIN), 1);
+	cr_assert_eq(drops(DROP_TCP_SYN_RST), 1);
+	cr_assert_eq(drops(DROP_TCP_NULL_FLAGS), 3);
+	cr_assert_eq(core_conn_count(H->core), 0);
+	raw_in(40000, 4444, 1, 0, TCP_FIN, 65535, NULL, 0, NULL, 0);
+	flush();
+	expect_seg(TCP_RST | TCP_ACK, 0, 2, 0);
 }
