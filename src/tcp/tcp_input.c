@@ -19,8 +19,8 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		       struct tcp_seg *seg);
 
 /* RFC 9293 §3.10.7.2: LISTEN. */
-static void listen_input(struct core *core, struct tcp_seg *seg,
-			 uint64_t hash, const struct core_listener *l)
+static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
+			 const struct core_listener *l)
 {
 	struct tcp_conn *c;
 
