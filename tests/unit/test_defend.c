@@ -738,3 +738,5 @@ CORE_TEST(syncookie_first_segment_lost)
 	cr_assert_eq(H->t.rxlen, 200);
 	cr_assert(!memcmp(H->t.rx, buf, 200));
 }
+
+TUNDRA_TSAN_SKIP_MAIN
