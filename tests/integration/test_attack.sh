@@ -185,12 +185,12 @@ rss_before=$(rss_kb)
 peer bulk $((FLOOD_SECS + 60)) bulk --port 7 --secs $((FLOOD_SECS + 2)) \
 	--rate 2000000 --final $((16 << 20)) --timeout $((20 * SLOW)) &
 bulk_pid=$!
-bgpids+=($bulk_pid)
+bgpids+=("$bulk_pid")
 sleep 1
 timeout -k 5 $((FLOOD_SECS + 5)) ip netns exec "$NS" hping3 -S -p 7 --rand-source \
 	-i "u$FLOOD_US" -c "$FLOOD_MAX" -q "$ADDR" >"$LOG/hping3.out" 2>&1 &
 flood_pid=$!
-bgpids+=($flood_pid)
+bgpids+=("$flood_pid")
 # (b) new legitimate connections all through the flood, one at most every
 # 20 ms, each with a checked 32-byte echo; a connect may take the kernel's
 # SYN retransmission (1 s) but no more than 5 s.
@@ -198,7 +198,7 @@ peer connects $((FLOOD_SECS + 40)) connects --port 7 --secs "$FLOOD_SECS" \
 	--gap 0.02 --timeout $((5 * SLOW)) --min-ratio "$MIN_CONNECT_RATIO" \
 	--min-attempts 50 &
 conn_pid=$!
-bgpids+=($conn_pid)
+bgpids+=("$conn_pid")
 
 # RSS sampled every 0.2 s while the flood runs; past RSS_HARD_KB the flood
 # is stopped at once (a watchdog for a tundra without defences).
