@@ -41,6 +41,14 @@ struct tundra_config {
 	uint64_t rto_max_ms;
 	unsigned max_retries;   /* RTO expiries before ETIMEDOUT */
 
+	/* Defences and limits. */
+	int syncookies;         /* 0 off, 1 on (when a SYN queue is full),
+				   2 always */
+	uint32_t syn_backlog;   /* SYN-RECEIVED per listener per worker */
+	uint32_t max_conns;     /* connections overall, split per worker */
+	uint32_t challenge_ack_limit; /* per second per worker (RFC 5961 §7) */
+	uint64_t reass_mem;     /* out-of-order bytes held per worker */
+
 	/* Threads. */
 	enum tundra_poll_mode {
 		TUNDRA_POLL_ADAPTIVE = 0, /* spin `spin` polls, then sleep */

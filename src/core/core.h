@@ -76,6 +76,19 @@ struct core_config {
 	uint8_t iss_key[16];    /* RFC 6528 secret */
 	unsigned worker_id;     /* for stats and tundra_conn_worker() */
 	unsigned nworkers;      /* active opens pick ports that hash here */
+	uint8_t prefix;         /* of addr's subnet: its broadcast is a
+				   martian source (0: not checked) */
+
+	/* Defences (issue 7). For the limits, 0 means none. */
+	enum core_syncookies {
+		CORE_SYNCOOKIES_OFF = 0, /* a full SYN queue drops SYNs */
+		CORE_SYNCOOKIES_ON,      /* cookies once the queue is full */
+		CORE_SYNCOOKIES_ALWAYS,  /* every SYN gets a cookie (tests) */
+	} syncookies;
+	uint32_t syn_backlog;   /* SYN-RECEIVED per listening port */
+	uint32_t max_conns;     /* connections in this core's table */
+	uint32_t challenge_ack_limit; /* per second, RFC 5961 §7 */
+	uint64_t reass_mem;     /* out-of-order bytes held on this core */
 };
 
 /* Per-core counters: written by the owning thread only; readers on other
@@ -87,6 +100,9 @@ struct core_stats {
 	uint64_t conns_closed, conns_reset, conns_active;
 	uint64_t resets_sent, icmp_echo;
 	uint64_t retransmits;
+	uint64_t syncookies_sent, syncookies_ok, syncookies_failed;
+	uint64_t challenge_acks_sent, challenge_acks_limited;
+	uint64_t reass_bytes; /* gauge: out-of-order bytes held now */
 	uint64_t drops[DROP__COUNT];
 };
 
@@ -107,7 +123,8 @@ void core_destroy(struct core *core);
  * ephemeral port whose 4-tuple hashes to this core's worker, so the
  * replies come here. app->accepted runs when it is established,
  * app->closed(-ECONNREFUSED / -ETIMEDOUT) if it never is. The SYN goes
- * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM.
+ * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM, or -ENOBUFS
+ * when the table already holds max_conns connections.
  */
 int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 		 const struct tundra_app *app, void *arg, uint64_t now,

@@ -64,6 +64,7 @@ const char *tcp_state_name(enum tcp_state s);
 #define TF_DACK 0x40000       /* data received, ACK may be delayed */
 #define TF_ACTIVE 0x80000     /* opened by us (connect) */
 #define TF_KEEPALIVE 0x100000 /* keep-alive probes on */
+#define TF_SYNQ 0x200000      /* counted in its listener's SYN queue */
 
 /* Out-of-order data held in the receive buffer past RCV.NXT: at most
  * TCP_OOO_MAX disjoint ranges, which are also the SACK blocks we send
@@ -71,6 +72,7 @@ const char *tcp_state_name(enum tcp_state s);
 #define TCP_OOO_MAX 8
 struct tcp_ooo {
 	uint8_t n;
+	uint32_t bytes; /* sum of the ranges: counted in core->ooo_bytes */
 	bool has_fin;
 	uint32_t fin_seq;
 	uint32_t stamp; /* recency counter: the newest range is SACKed first */

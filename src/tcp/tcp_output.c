@@ -124,6 +124,32 @@ void tcp_respond_rst(struct core *core, const struct tcp_seg *seg)
 	tcp_emit(core, o, &s, 0);
 }
 
+bool tcp_respond_synack(struct core *core, const struct tcp_seg *syn,
+			uint32_t iss, uint16_t wnd, const uint8_t *opts,
+			uint8_t optlen)
+{
+	struct seg_spec s = {
+		.raddr = syn->saddr,
+		.laddr = syn->daddr,
+		.rport = syn->sport,
+		.lport = syn->dport,
+		.seq = iss,
+		.ack = syn->seq + 1,
+		.flags = TCP_SYN | TCP_ACK,
+		.wnd = wnd,
+		.optlen = optlen,
+	};
+	struct core_out *o = core_out_get(core);
+
+	if (!o) {
+		core_drop(core, DROP_TX_NO_DESC);
+		return false;
+	}
+	memcpy(s.opts, opts, optlen);
+	tcp_emit(core, o, &s, 0);
+	return true;
+}
+
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 {
 	uint32_t cap = c->rcvbuf.cap ? c->rcvbuf.cap : core->rcvbuf_cap;

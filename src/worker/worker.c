@@ -137,6 +137,16 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 		.delack_ns = tc->delack_ms * 1000000ull,
 		.worker_id = id,
 		.nworkers = tc->workers,
+		.prefix = tc->prefix,
+		.syncookies = (enum core_syncookies)tc->syncookies,
+		.syn_backlog = tc->syn_backlog,
+		/* Split evenly, rounded up: the flow hash spreads
+		 * connections evenly over the workers. */
+		.max_conns = (uint32_t)(((uint64_t)tc->max_conns +
+					 tc->workers - 1) /
+					tc->workers),
+		.challenge_ack_limit = tc->challenge_ack_limit,
+		.reass_mem = tc->reass_mem,
 	};
 	struct core_env env = {
 		.ctx = w,

@@ -598,10 +598,20 @@ CORE_TEST(no_ack_bit_is_dropped)
 	struct peer p;
 
 	peer_connect(&p, 40026, TAPP_PORT, 0xb000, 1460, -1, 65535);
+	/* FIN without ACK gets to the state machine, which drops it. */
+	raw_in(p.sport, p.dport, p.nxt, 0, TCP_PSH | TCP_FIN, 65535, NULL, 0,
+	       MSG, MSGLEN);
+	flush();
+	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_NO_ACK), 1);
+	cr_assert_eq(H->t.rxlen, 0);
+	assert_state(&p, TCPS_ESTABLISHED);
+	/* None of SYN, ACK, RST, FIN: the parser drops it already. */
 	raw_in(p.sport, p.dport, p.nxt, 0, TCP_PSH, 65535, NULL, 0, MSG,
 	       MSGLEN);
 	flush();
 	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_NULL_FLAGS), 1);
 	cr_assert_eq(drops(DROP_TCP_NO_ACK), 1);
 	cr_assert_eq(H->t.rxlen, 0);
 }
