@@ -58,24 +58,25 @@ static void listen_input(struct core *core, struct tcp_seg *seg,
 		core_drop(core, DROP_TCP_LISTEN_BAD);
 		return;
 	}
-	/* Third, the SYN. With its listener's SYN queue (the connections
-	 * of this core in SYN-RECEIVED on this port) full, or cookies
-	 * forced, the answer is a cookie and no state; without cookies
-	 * the SYN is dropped, as Linux drops it, and the peer's
-	 * retransmission may find room. */
+	/* Third, the SYN. The table is full (max_conns): drop it, no RST,
+	 * cookie or not — as Linux drops a SYN whose listener's accept
+	 * queue is full (tcp_conn_request) — since the handshake could not
+	 * make a connection anyway. The peer retransmits, and TIME-WAIT
+	 * and closing connections make room meanwhile. */
+	if (!core_conn_room(core)) {
+		core_drop(core, DROP_TCP_CONN_LIMIT);
+		return;
+	}
+	/* With its listener's SYN queue (the connections of this core in
+	 * SYN-RECEIVED on this port) full, or cookies forced, the answer is
+	 * a cookie and no state; without cookies the SYN is dropped, as
+	 * Linux drops it, and the peer's retransmission may find room. */
 	if (core->cfg.syncookies == CORE_SYNCOOKIES_ALWAYS ||
 	    (core->synq && core->synq[seg->dport] >= core->cfg.syn_backlog)) {
 		if (core->cfg.syncookies == CORE_SYNCOOKIES_OFF)
 			core_drop(core, DROP_TCP_SYNQ_FULL);
 		else
 			tcp_syncookie_send(core, seg, hash);
-		return;
-	}
-	/* The table is full (max_conns): drop, no RST, as Linux drops a SYN
-	 * it cannot queue (tcp_conn_request: "drop"); the peer retries, and
-	 * TIME-WAIT and closing connections make room meanwhile. */
-	if (!core_conn_room(core)) {
-		core_drop(core, DROP_TCP_CONN_LIMIT);
 		return;
 	}
 	/* A new connection in SYN-RECEIVED. Data on the SYN is not queued

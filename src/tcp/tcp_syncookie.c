@@ -32,7 +32,9 @@
 /* The MSS values a cookie can carry (3 bits): the common ones from the
  * minimum (RFC 9293 §3.7.1) over tunnels and PPPoE (1492 - 40) to
  * Ethernet and 9000-byte jumbo frames. A peer's MSS is rounded down to
- * one of them, so it never gets segments larger than it asked for. */
+ * one of them, so it never gets segments larger than it asked for — but
+ * never below 536, which every host must take (RFC 9293 §3.7.1; Linux's
+ * table starts there too). */
 static const uint16_t cookie_mss[8] = { 536,  1220, 1300, 1360,
 					1440, 1452, 1460, 8960 };
 
