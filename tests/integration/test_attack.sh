@@ -189,7 +189,7 @@ fi
 
 echo "-- SYN flood: hping3 -S --rand-source -i u$FLOOD_US -c $FLOOD_MAX for ${FLOOD_SECS}s at port 7"
 stat_json "$LOG/flood0.json"
-inaddr0=$(ip netns exec "$NS" nstat -az IpInAddrErrors | awk '/IpInAddrErrors/ {print $2}')
+inaddr0=$(ip netns exec "$NS" nstat -asz IpInAddrErrors | awk '/IpInAddrErrors/ {print $2}')
 rss_before=$(rss_kb)
 
 # (a) a bulk transfer on a connection opened before the flood, paced so it
@@ -235,7 +235,7 @@ bgpids=()
 sleep 1
 rss_after=$(rss_kb)
 stat_json "$LOG/flood1.json"
-inaddr1=$(ip netns exec "$NS" nstat -az IpInAddrErrors | awk '/IpInAddrErrors/ {print $2}')
+inaddr1=$(ip netns exec "$NS" nstat -asz IpInAddrErrors | awk '/IpInAddrErrors/ {print $2}')
 sent=$(awk '/packets transmitted/ {print $1}' "$LOG/hping3.out")
 echo "        result flood syns_sent=${sent:-?} hping3_rc=$flood_rc rss_kb_before=$rss_before rss_kb_peak=$rss_peak rss_kb_after=$rss_after kernel_dropped_replies=$((${inaddr1:-0} - ${inaddr0:-0}))"
 
