@@ -44,7 +44,7 @@
 	X(TCP_NO_MEMORY, "no memory for a new connection")                    \
 	X(TCP_SYNQ_FULL, "SYN to a listener whose SYN queue is full")         \
 	X(TCP_CONN_LIMIT, "connection table full (max_conns)")                \
-	X(TCP_BAD_COOKIE, "ACK to a listener that is not a valid SYN cookie") \
+	X(TCP_BAD_COOKIE, "ACK to a listener, not a valid SYN cookie (no RST)") \
 	X(TCP_OLD_ACK, "ACK below SND.UNA - MAX.SND.WND (RFC 5961 5.2)")      \
 	X(TCP_OOO_MEM, "out-of-order data beyond the worker's reass_mem")     \
 	X(TX_NO_DESC, "no transmit descriptor free")                          \

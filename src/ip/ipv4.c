@@ -66,8 +66,8 @@ enum drop_reason ipv4_parse(const uint8_t *pkt, size_t len, struct ip_view *v)
 	if (unlikely(ntohs(h.frag_off) & (IPV4_MF | IPV4_OFFMASK)))
 		return DROP_IP_FRAGMENT;
 	if (unlikely(ihl > IPV4_HDR_LEN)) {
-		enum drop_reason r = ipv4_check_opts(pkt + IPV4_HDR_LEN,
-						     ihl - IPV4_HDR_LEN);
+		enum drop_reason r =
+			ipv4_check_opts(pkt + IPV4_HDR_LEN, ihl - IPV4_HDR_LEN);
 		if (r != DROP_NONE)
 			return r;
 	}

@@ -19,8 +19,8 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		       struct tcp_seg *seg);
 
 /* RFC 9293 §3.10.7.2: LISTEN. */
-static void listen_input(struct core *core, struct tcp_seg *seg,
-			 uint64_t hash, const struct core_listener *l)
+static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
+			 const struct core_listener *l)
 {
 	struct tcp_conn *c;
 
@@ -44,12 +44,21 @@ static void listen_input(struct core *core, struct tcp_seg *seg,
 				conn_input(core, c, seg);
 				return;
 			}
-			if (valid)
-				return; /* no room: counted, no RST */
-			core_drop(core, DROP_TCP_BAD_COOKIE);
-		} else {
-			core_drop(core, DROP_TCP_LISTEN_BAD);
+			/* Valid but no room: counted, no RST. Not valid:
+			 * dropped without the RST Linux sends, because
+			 * while cookies are out such an ACK is most often
+			 * a later segment of a cookie connection whose
+			 * first one (the only one at SEQ = IRS + 1, the
+			 * only one that validates) was lost or reordered:
+			 * a RST would kill it, silence lets the peer's
+			 * retransmission of that first segment open it. It
+			 * also keeps an ACK flood from being reflected as
+			 * a RST flood. */
+			if (!valid)
+				core_drop(core, DROP_TCP_BAD_COOKIE);
+			return;
 		}
+		core_drop(core, DROP_TCP_LISTEN_BAD);
 		tcp_respond_rst(core, seg);
 		return;
 	}

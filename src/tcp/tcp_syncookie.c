@@ -110,9 +110,9 @@ void tcp_syncookie_send(struct core *core, const struct tcp_seg *syn,
 		 * later TSvals (RFC 7323 §5.4 wants them monotonic). */
 		uint32_t now = (uint32_t)(core->now / 1000000) +
 			       ((uint32_t)(hash >> 17) ^ iss);
-		uint32_t bits = (so->has_wscale ? so->wscale
-						: COOKIE_TS_NO_WS) |
-				(so->sack_ok ? COOKIE_TS_SACK : 0);
+		uint32_t bits =
+			(so->has_wscale ? so->wscale : COOKIE_TS_NO_WS) |
+			(so->sack_ok ? COOKIE_TS_SACK : 0);
 		uint32_t tsval = (now & ~COOKIE_TS_BITS) | bits;
 
 		if ((int32_t)(tsval - now) > 0)
