@@ -484,7 +484,7 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			 * retransmission from a loss. */
 			if ((c->flags & TF_SACK) && seg->len &&
 			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
-			    c->rcv_nxt - seg->seq <= c->rcvbuf.cap + seg->len) {
+			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len) {
 				c->dsack = true;
 				c->dsack_start = seg->seq;
 				c->dsack_end = seg->seq + seg->len;

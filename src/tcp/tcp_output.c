@@ -239,6 +239,15 @@ static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
 	s->optlen = n;
 }
 
+/* An idle connection keeps no buffer: an empty send buffer that no
+ * descriptor points into is freed (tundra_conn_write allocates it again),
+ * so held connections cost their control block only. */
+static void sndbuf_maybe_free(struct tcp_conn *c)
+{
+	if (c->sndbuf.data && !c->sndbuf.len && !c->tx_inflight)
+		bbuf_free(&c->sndbuf);
+}
+
 void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 {
 	uint32_t limit = c->snd_una;
@@ -253,11 +262,14 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 		limit = c->tx_low;
 	if (seq_gt(limit, data_end))
 		limit = data_end; /* the FIN has no byte in the buffer */
-	if (!seq_gt(limit, c->snd_buf_seq))
+	if (!seq_gt(limit, c->snd_buf_seq)) {
+		sndbuf_maybe_free(c);
 		return;
+	}
 	d = limit - c->snd_buf_seq;
 	bbuf_drop(&c->sndbuf, d);
 	c->snd_buf_seq += d;
+	sndbuf_maybe_free(c);
 	c->flags |= TF_WRITABLE;
 	core_schedule(core, c);
 }
