@@ -228,6 +228,10 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 static void fin_input(struct core *core, struct tcp_conn *c)
 {
 	c->rcv_nxt++;
+	/* The FIN ends the peer's stream: whatever is still held beyond it
+	 * is not data (a broken or hostile peer sent it), so it is neither
+	 * kept nor SACKed any more. */
+	tcp_reass_free(c);
 	c->flags |= TF_ACK_NOW | TF_READABLE | TF_RCVD_FIN;
 	switch (c->state) {
 	case TCPS_SYN_RECEIVED:

@@ -1642,6 +1642,34 @@ CORE_TEST(reass_out_of_order_fin_then_hole_filled)
 	assert_state(&q, TCPS_LAST_ACK);
 }
 
+/* Found by the tcp_state fuzzer: data held beyond an out-of-order FIN
+ * stayed held (and SACKed) after the FIN was taken, with the FIN still
+ * marked as held behind RCV.NXT. The FIN ends the stream: nothing beyond
+ * it is kept. */
+CORE_TEST(reass_data_beyond_held_fin_is_discarded)
+{
+	struct peer p;
+	uint8_t d[400];
+
+	fill_random(d, sizeof(d), 66);
+	peer_connect(&p, 41005, TAPP_PORT, 0x55000, 1460, -1, 65535);
+	uint32_t b = p.nxt;
+	peer_raw(&p, b + 300, TCP_ACK, d + 300, 100);
+	peer_raw(&p, b + 100, TCP_ACK | TCP_FIN, d + 100, 100);
+	flush();
+	skip_output();
+	cr_assert_not_null(conn_of(&p)->ooo);
+	peer_raw(&p, b, TCP_ACK, d, 100);
+	flush();
+	expect_seg(TCP_ACK, p.ack, b + 201, 0);
+	expect_quiet();
+	assert_state(&p, TCPS_CLOSE_WAIT);
+	cr_assert(H->t.eof);
+	cr_assert_eq(H->t.rxlen, 200);
+	cr_assert(memcmp(H->t.rx, d, 200) == 0);
+	cr_assert_null(conn_of(&p)->ooo, "data beyond the FIN still held");
+}
+
 /* RFC 2018 §4: the first block holds the segment that triggered the ACK,
  * then the most recently reported others; as many as fit: 4 without
  * timestamps. */
