@@ -227,7 +227,13 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 /* §3.10.7.4 eighth: the FIN. */
 static void fin_input(struct core *core, struct tcp_conn *c)
 {
-	c->rcv_nxt++;
+	/* Only the first FIN has a sequence number: the peer's stream
+	 * ended there. Another one at RCV.NXT (text after a FIN is
+	 * ignored the same way in data_input) must not move RCV.NXT past
+	 * anything the peer sent; it is acknowledged, and restarts
+	 * TIME-WAIT, like a retransmission. */
+	if (!(c->flags & TF_RCVD_FIN))
+		c->rcv_nxt++;
 	/* The FIN ends the peer's stream: whatever is still held beyond it
 	 * is not data (a broken or hostile peer sent it), so it is neither
 	 * kept nor SACKed any more. */

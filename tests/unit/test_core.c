@@ -1670,6 +1670,25 @@ CORE_TEST(reass_data_beyond_held_fin_is_discarded)
 	cr_assert_null(conn_of(&p)->ooo, "data beyond the FIN still held");
 }
 
+/* Found by the tcp_state fuzzer: in CLOSE-WAIT a second FIN at RCV.NXT
+ * (one past the first) moved RCV.NXT again, so tundra acknowledged a
+ * sequence number the peer never used. */
+CORE_TEST(second_fin_takes_no_sequence_number)
+{
+	struct peer p;
+
+	peer_connect(&p, 41006, TAPP_PORT, 0x56000, 1460, -1, 65535);
+	uint32_t b = p.nxt;
+	peer_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
+	expect_seg(TCP_ACK, p.ack, b + 1, 0);
+	assert_state(&p, TCPS_CLOSE_WAIT);
+	peer_send(&p, TCP_ACK | TCP_FIN, NULL, 0); /* at b + 1 = RCV.NXT */
+	expect_seg(TCP_ACK, p.ack, b + 1, 0);
+	expect_quiet();
+	assert_state(&p, TCPS_CLOSE_WAIT);
+	cr_assert_eq(conn_of(&p)->rcv_nxt, b + 1);
+}
+
 /* RFC 2018 §4: the first block holds the segment that triggered the ACK,
  * then the most recently reported others; as many as fit: 4 without
  * timestamps. */
