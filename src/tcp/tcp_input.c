@@ -414,6 +414,12 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		c->flags |= TF_ACK_NOW;
 	}
+	/* The ACK asked for above goes at this flush even if a later step
+	 * drops the segment and returns (no ACK bit, a bad ACK in
+	 * SYN-RECEIVED): a flag left without the schedule would wait for
+	 * some unrelated flush. */
+	if (c->flags & TF_ACK_NOW)
+		core_schedule(core, c);
 
 	/* RFC 7323 §4.3 (R3): remember the timestamp of a segment that
 	 * covers the last ACK we sent. */

@@ -540,6 +540,24 @@ static void check_core(bool timers_ran)
 	FUZZ_CHECK(E->napp <= n, "app holds %u of %u", E->napp, n);
 }
 
+/* Right after core_flush: nothing left to do, and unless output is
+ * blocked on descriptors, every ACK, SACK or RST asked for went out. */
+static void check_flushed(void)
+{
+	struct core *core = E->core;
+
+	FUZZ_CHECK(!core->flush_head, "work left after core_flush");
+	if (core->blocked_head)
+		return;
+	for (uint32_t b = 0; b < core->nbuckets; b++)
+		for (struct tcp_conn *c = core->buckets[b]; c; c = c->hnext)
+			FUZZ_CHECK(!(c->flags & (TF_ACK_NOW | TF_SACK_NOW |
+						 TF_SEND_RST | TF_IN_FLUSH)),
+				   "%s: flags %#x still set after the flush",
+				   tcp_state_name((enum tcp_state)c->state),
+				   c->flags);
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 static void fenv_init(struct fenv *e, uint8_t cfgbyte)

@@ -102,6 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(p); /* borrowed only for the call */
 		check_core(false);
 		core_flush(e.core, e.now);
+		check_flushed();
 		check_core(false);
 		if (!(ctrl & 0x40))
 			tx_done_all(false);

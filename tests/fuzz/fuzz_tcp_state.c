@@ -222,6 +222,14 @@ static void op_seg(struct fz *f)
 		payload[i] = pat_rx(s.seq + !!(s.flags & TCP_SYN) + i);
 	s.payload = payload;
 	s.len = len;
+	if (getenv("FUZZ_TRACE"))
+		fprintf(stderr,
+			"  seg %u>%u flags %#x seq %u (rcv_nxt+%d) ack %u "
+			"(snd_una+%d) wnd %u opts %u len %u\n",
+			s.sport, s.dport, s.flags, s.seq,
+			c ? (int32_t)(s.seq - c->rcv_nxt) : 0, s.ack,
+			c ? (int32_t)(s.ack - c->snd_una) : 0, s.wnd, s.optlen,
+			s.len);
 	core_input(E->core, pbuf, pkt_build(pbuf, &s, ip_id++), E->now);
 }
 
@@ -346,11 +354,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_seg(&f);
 			check_core(false);
 			core_flush(e.core, e.now);
+			check_flushed();
 			check_core(false);
 			tx_done_all(false);
 			break;
 		case OP_FLUSH:
 			core_flush(e.core, e.now);
+			check_flushed();
 			break;
 		case OP_TIME:
 			op_time(&f);

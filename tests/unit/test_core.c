@@ -1689,6 +1689,29 @@ CORE_TEST(second_fin_takes_no_sequence_number)
 	cr_assert_eq(conn_of(&p)->rcv_nxt, b + 1);
 }
 
+/* Found by the tcp_state fuzzer: a segment trimmed to the window asks
+ * for an ACK; when a later check dropped it (here: no ACK bit) the
+ * connection was not scheduled, so that ACK waited for an unrelated
+ * flush. */
+CORE_TEST(trimmed_segment_without_ack_bit_is_acked_at_the_flush)
+{
+	struct peer p;
+	uint8_t d[40];
+
+	fill_random(d, sizeof(d), 67);
+	peer_connect(&p, 41007, TAPP_PORT, 0x57000, 1460, -1, 65535);
+	uint32_t b = p.nxt;
+	peer_send(&p, TCP_ACK, d, 20);
+	skip_output();
+	/* 10 old bytes and 10 new ones, without the ACK bit: dropped. */
+	peer_raw(&p, b + 10, TCP_PSH, d + 10, 20);
+	flush();
+	expect_seg(TCP_ACK, p.ack, b + 20, 0);
+	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_NO_ACK), 1);
+	cr_assert_eq(H->t.rxlen, 20);
+}
+
 /* RFC 2018 §4: the first block holds the segment that triggered the ACK,
  * then the most recently reported others; as many as fit: 4 without
  * timestamps. */
