@@ -155,3 +155,10 @@ held = (seg(0x00, SYN) + seg(CONN, ACK) +
         bytes([OP_TXDONE, 1, OP_TXDONE, 0, OP_DESC, 64, OP_FLUSH,
                OP_ABORT, 0, OP_TXALL, 1]))
 write("tcp_state", "tx_out_of_order", b"\x02" + held)
+
+# Nine out-of-order ranges: the ninth does not fit (DROP_TCP_OOO_FULL).
+full = seg(0x00, SYN, opts=b"\x04") + seg(CONN, ACK)
+for k in range(1, 10):
+    full += seg(CONN, ACK, sd=dpage(2 * k), length=100)
+full += seg(CONN, ACK, length=0x84) + bytes([OP_READ, 0, 0xFF])
+write("tcp_state", "ooo_full", b"\x01" + full)
