@@ -49,6 +49,13 @@ static inline uint8_t pat_tx(uint32_t k)
 	return (uint8_t)(((k ^ 0x55aa55aau) * 2246822519u) >> 24);
 }
 
+/* The right edge of the window offered on one connection. */
+#define FZ_EDGES 64
+struct edge {
+	const struct tcp_conn *c;
+	uint32_t iss, irs, right;
+};
+
 struct fenv {
 	struct core *core;
 	struct core_config cfg;
@@ -74,6 +81,8 @@ struct fenv {
 	bool app_refuse;  /* accepted() refuses */
 
 	uint64_t sent;
+	struct edge edges[FZ_EDGES];
+	unsigned next_edge;
 };
 
 static struct fenv *E;
@@ -242,6 +251,47 @@ static uint8_t *gather(const struct core_out *o, uint32_t *len)
 	return buf;
 }
 
+/* The right edge of the window we offered on each connection (RFC 9293
+ * §3.8.6.2.2: it never moves back), a few connections remembered. */
+static void check_edge(const struct tcp_seg *seg)
+{
+	struct edge *edges = E->edges;
+	struct core *core = E->core;
+	const struct tcp_conn *c;
+	uint32_t right, slack;
+	struct edge *e = NULL;
+
+	if (!(seg->flags & TCP_ACK) || (seg->flags & (TCP_SYN | TCP_RST)))
+		return;
+	c = ctab_lookup(core,
+			flow_hash(core->cfg.flow_key, seg->daddr, seg->dport,
+				  seg->saddr, seg->sport),
+			seg->daddr, seg->dport, seg->sport);
+	if (!c)
+		return;
+	right = seg->ack + ((uint32_t)seg->wnd
+			    << (c->flags & TF_WSCALE ? c->rcv_wscale : 0));
+	/* The scaled field rounds the window down: the edge may seem to
+	 * move back by less than one unit of the scale. */
+	slack = c->flags & TF_WSCALE ? (1u << c->rcv_wscale) - 1 : 0;
+	for (unsigned i = 0; i < FZ_EDGES; i++)
+		if (edges[i].c == c && edges[i].iss == c->iss &&
+		    edges[i].irs == c->irs)
+			e = &edges[i];
+	if (!e) {
+		e = &edges[E->next_edge++ % FZ_EDGES];
+		e->c = c;
+		e->iss = c->iss;
+		e->irs = c->irs;
+		e->right = right;
+		return;
+	}
+	FUZZ_CHECK(seq_geq(right + slack, e->right),
+		   "%s: offered window shrank: right edge %u, was %u",
+		   tcp_state_name((enum tcp_state)c->state), right, e->right);
+	e->right = seq_max(e->right, right);
+}
+
 /* What tundra sends must be a valid datagram from us to the peer. */
 static void check_sent(const struct core_out *o, const uint8_t *buf,
 		       uint32_t len)
@@ -264,6 +314,7 @@ static void check_sent(const struct core_out *o, const uint8_t *buf,
 	r = tcp_parse(&ip, &seg);
 	FUZZ_CHECK(r == DROP_NONE, "tundra sent a bad segment: %s",
 		   drop_name(r));
+	check_edge(&seg);
 	if (seg.len) {
 		const struct tcp_conn *c = o->conn;
 		uint32_t off;
