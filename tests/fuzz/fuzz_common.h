@@ -26,15 +26,16 @@
 #include "ip/ipv4.h"
 #include "tcp/tcp_wire.h"
 
-#define FUZZ_CHECK(cond, ...)                                                 \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "FUZZ INVARIANT FAILED %s:%d: %s: ",  \
-				__FILE__, __LINE__, #cond);                   \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fputc('\n', stderr);                                  \
-			abort();                                              \
-		}                                                             \
+#define FUZZ_CHECK(cond, ...)                                                  \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr,                                        \
+				"FUZZ INVARIANT FAILED %s:%d: %s: ", __FILE__, \
+				__LINE__, #cond);                              \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -117,8 +118,7 @@ static inline uint32_t pkt_build(uint8_t *buf, const struct seg_in *s,
 	uint32_t sum;
 	uint16_t check;
 
-	ipv4_build(buf, s->saddr, s->daddr, IPPROTO_TCP_, (uint16_t)tot,
-		   ip_id);
+	ipv4_build(buf, s->saddr, s->daddr, IPPROTO_TCP_, (uint16_t)tot, ip_id);
 	memcpy(th, &h, sizeof(h));
 	memcpy(th + TCP_HDR_LEN, s->opts, s->optlen);
 	if (s->len)

@@ -77,7 +77,7 @@ struct fenv {
 	struct tundra_conn *app[FZ_MAXAPP];
 	unsigned napp;
 	bool app_consume; /* readable() consumes what it reads */
-	bool app_echo;    /* ... and writes the same count back */
+	bool app_echo;	  /* ... and writes the same count back */
 	bool app_refuse;  /* accepted() refuses */
 
 	uint64_t sent;
@@ -441,8 +441,8 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 		   "%s with FIN_SENT %d", st, fin_sent);
 	if (c->state >= TCPS_FIN_WAIT_2)
 		FUZZ_CHECK(c->snd_una == data_end + 1,
-			   "%s: FIN not acked (una %u, end %u)", st,
-			   c->snd_una, data_end);
+			   "%s: FIN not acked (una %u, end %u)", st, c->snd_una,
+			   data_end);
 
 	/* Buffers. */
 	FUZZ_CHECK(c->sndbuf.len <= c->sndbuf.cap, "sndbuf len > cap");
@@ -457,12 +457,11 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	/* Receive sequence space, once the peer's SYN is known. */
 	if (c->state != TCPS_SYN_SENT) {
 		bool rfin = c->flags & TF_RCVD_FIN;
-		uint32_t wnd = seq_gt(c->rcv_adv, c->rcv_nxt)
-				       ? c->rcv_adv - c->rcv_nxt
-				       : 0;
-		uint32_t wmax = c->flags & TF_WSCALE
-					? 65535u << c->rcv_wscale
-					: 65535u;
+		uint32_t wnd = seq_gt(c->rcv_adv, c->rcv_nxt) ?
+				       c->rcv_adv - c->rcv_nxt :
+				       0;
+		uint32_t wmax = c->flags & TF_WSCALE ? 65535u << c->rcv_wscale :
+						       65535u;
 
 		FUZZ_CHECK(rfin == TCPS_HAVE_RCVD_FIN(c->state),
 			   "%s with RCVD_FIN %d", st, rfin);
@@ -478,8 +477,8 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 		FUZZ_CHECK(wnd <= rcap - c->rcvbuf.len,
 			   "%s: window %u beyond free space %u", st, wnd,
 			   rcap - c->rcvbuf.len);
-		FUZZ_CHECK(wnd <= wmax, "%s: window %u > field max %u", st,
-			   wnd, wmax);
+		FUZZ_CHECK(wnd <= wmax, "%s: window %u > field max %u", st, wnd,
+			   wmax);
 		FUZZ_CHECK(seq_geq(c->rcv_nxt, c->last_ack_sent),
 			   "%s: last_ack_sent %u past rcv_nxt %u", st,
 			   c->last_ack_sent, c->rcv_nxt);

@@ -27,8 +27,8 @@ static void repair(uint8_t *p, uint32_t len, uint8_t ctrl)
 	if (len < IPV4_HDR_LEN)
 		return;
 	if (ctrl & 1) {
-		uint32_t d = htonl(FZ_OUR), s = htonl(p[15] & 1 ? FZ_PEER2
-								: FZ_PEER1);
+		uint32_t d = htonl(FZ_OUR),
+			 s = htonl(p[15] & 1 ? FZ_PEER2 : FZ_PEER1);
 		memcpy(p + 12, &s, 4);
 		memcpy(p + 16, &d, 4);
 	}
@@ -63,7 +63,7 @@ static void repair(uint8_t *p, uint32_t len, uint8_t ctrl)
 
 static void advance(unsigned how)
 {
-	static const uint64_t steps[7] = { 0,	     1 * FZ_MS,	 40 * FZ_MS,
+	static const uint64_t steps[7] = { 0,		1 * FZ_MS,  40 * FZ_MS,
 					   200 * FZ_MS, 1 * FZ_SEC, 3 * FZ_SEC,
 					   30 * FZ_SEC };
 	uint64_t next;

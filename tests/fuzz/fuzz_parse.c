@@ -42,8 +42,8 @@ static void fix_tcp_csum(uint8_t *pkt, const struct ip_view *ip)
 	if (ip->l4_len < TCP_HDR_LEN)
 		return;
 	memcpy(th + 16, &zero, 2);
-	sum = csum_pseudo_ipv4(htonl(ip->saddr), htonl(ip->daddr),
-			       IPPROTO_TCP_, ip->l4_len);
+	sum = csum_pseudo_ipv4(htonl(ip->saddr), htonl(ip->daddr), IPPROTO_TCP_,
+			       ip->l4_len);
 	check = csum_fold(csum_partial(th, ip->l4_len, sum));
 	memcpy(th + 16, &check, 2);
 }
@@ -98,8 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r != DROP_NONE)
 		goto out;
 	FUZZ_CHECK(ip.hdr == pkt && ip.l4 == pkt + ip.hdr_len, "views");
-	FUZZ_CHECK(ip.hdr_len >= IPV4_HDR_LEN && ip.hdr_len <= 60,
-		   "hdr_len %u", ip.hdr_len);
+	FUZZ_CHECK(ip.hdr_len >= IPV4_HDR_LEN && ip.hdr_len <= 60, "hdr_len %u",
+		   ip.hdr_len);
 	FUZZ_CHECK((size_t)ip.hdr_len + ip.l4_len <= len,
 		   "hdr %u + l4 %u past %zu bytes", ip.hdr_len, ip.l4_len, len);
 	FUZZ_CHECK(ip.ttl != 0 && ip.proto == pkt[9], "ttl/proto");

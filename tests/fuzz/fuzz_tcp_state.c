@@ -110,11 +110,10 @@ static void seg_opts(struct fz *f, struct seg_in *s, const struct tcp_conn *c)
 		p[n++] = 2;
 	}
 	if (m & 0x08) { /* timestamps near what the connection expects */
-		uint32_t val = c ? c->ts_recent + (uint32_t)fz_delta(f)
-				 : fz_u32(f);
-		uint32_t ecr = c ? tcp_ts_now(E->core, c) +
-					   (uint32_t)fz_delta(f)
-				 : 0;
+		uint32_t val = c ? c->ts_recent + (uint32_t)fz_delta(f) :
+				   fz_u32(f);
+		uint32_t ecr =
+			c ? tcp_ts_now(E->core, c) + (uint32_t)fz_delta(f) : 0;
 
 		p[n++] = TCPOPT_NOP;
 		p[n++] = TCPOPT_NOP;
@@ -306,9 +305,9 @@ static void trace(unsigned op)
 {
 	static int on = -1;
 	static const char *const names[OP__COUNT] = {
-		"SEG",	 "FLUSH",   "TIME", "TXDONE", "TXALL",
-		"WRITE", "READ",    "CLOSE", "ABORT", "CONNECT",
-		"OPTS",	 "DESC",    "MODE", "RAW",    "SEG2",
+		"SEG",	 "FLUSH", "TIME",  "TXDONE", "TXALL",
+		"WRITE", "READ",  "CLOSE", "ABORT",  "CONNECT",
+		"OPTS",	 "DESC",  "MODE",  "RAW",    "SEG2",
 	};
 
 	if (on < 0)
