@@ -2309,6 +2309,30 @@ CORE_TEST(connect_bad_ack_in_syn_sent)
 	cr_assert_eq(H->t.accepted, 1);
 }
 
+/* Found by the tcp_state fuzzer: before the flush sends our SYN (SND.NXT
+ * = ISS), no ACK is acceptable -- not even ISS + 2^31, which the
+ * sequence helpers used to place inside the empty range (ISS, ISS]. */
+CORE_TEST(connect_no_ack_acceptable_before_the_syn)
+{
+	struct tcp_conn *c = NULL;
+	int r = core_connect(H->core, PEER, 8085, &test_app, &H->t, H->now,
+			     &c);
+
+	cr_assert_eq(r, 0);
+	raw_in(8085, c->lport, 0x9000, c->iss + 0x80000000u,
+	       TCP_SYN | TCP_ACK, 8192, NULL, 0, NULL, 0);
+	/* <SEQ=SEG.ACK><CTL=RST> at once, and still SYN-SENT. */
+	expect_seg(TCP_RST, c->iss + 0x80000000u, 0, 0);
+	cr_assert_eq(c->state, TCPS_SYN_SENT);
+	cr_assert_eq(c->snd_una, c->iss);
+	cr_assert_eq(drops(DROP_TCP_BAD_ACK), 1);
+	cr_assert_eq(H->t.accepted, 0);
+	/* Our SYN still goes at the flush. */
+	flush();
+	expect_seg(TCP_SYN, c->iss, 0, 0);
+	expect_quiet();
+}
+
 /* The app refuses an actively opened connection in accepted(): it is
  * reset and gone, like a passive one (refused_accept_resets). */
 CORE_TEST(connect_app_refuses_in_accepted)
