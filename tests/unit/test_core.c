@@ -1738,8 +1738,10 @@ CORE_TEST(trimmed_segment_without_ack_bit_is_acked_at_the_flush)
 	uint32_t b = p.nxt;
 	peer_send(&p, TCP_ACK, d, 20);
 	skip_output();
-	/* 10 old bytes and 10 new ones, without the ACK bit: dropped. */
-	peer_raw(&p, b + 10, TCP_PSH, d + 10, 20);
+	/* 10 old bytes and 10 new ones, without the ACK bit: dropped.
+	 * (PSH|FIN: a segment with no SYN, ACK, RST or FIN is a scan probe
+	 * dropped at parse time, before the trimming under test.) */
+	peer_raw(&p, b + 10, TCP_PSH | TCP_FIN, d + 10, 20);
 	flush();
 	expect_seg(TCP_ACK, p.ack, b + 20, 0);
 	expect_quiet();
