@@ -69,7 +69,8 @@ enum drop_reason tcp_parse_opts(const uint8_t *p, unsigned len, bool syn,
 			/* RFC 2018 §3: 2 + 8n bytes, n blocks of left and
 			 * right edge; at most 4 fit in 40 option bytes. A
 			 * length that is not of that form is malformed. */
-			if (unlikely(olen < 10 || (olen - 2) % 8 != 0))
+			if (unlikely(olen < 10 || (olen - 2) % 8 != 0 ||
+				     olen > 2 + 8 * 4))
 				return DROP_TCP_BAD_OPT;
 			o->nsack = (uint8_t)((olen - 2) / 8);
 			for (unsigned b = 0; b < o->nsack; b++) {

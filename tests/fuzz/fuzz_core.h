@@ -404,7 +404,8 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	bool fin_sent = c->flags & TF_FIN_SENT;
 	uint32_t rcap = c->rcvbuf.cap ? c->rcvbuf.cap : core->rcvbuf_cap;
 	uint64_t at = 0;
-	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, c->ka_at };
+	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, c->ka_at,
+			       c->pto_at };
 
 	FUZZ_CHECK(c->state >= TCPS_SYN_SENT && c->state < TCPS__COUNT,
 		   "state %u in the table", c->state);

@@ -105,9 +105,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(ip.ttl != 0 && ip.proto == pkt[9], "ttl/proto");
 	FUZZ_CHECK(csum(pkt, ip.hdr_len) == 0, "accepted a bad header sum");
 
-	r = ipv4_check_addrs(&ip, OUR);
+	r = ipv4_check_addrs(&ip, OUR, data[0] & 31); /* any prefix, 0 = none */
 	FUZZ_CHECK(r == DROP_NONE || r == DROP_IP_NOT_OURS ||
-			   r == DROP_IP_MARTIAN_SRC,
+			   r == DROP_IP_MARTIAN_SRC || r == DROP_IP_LAND,
 		   "addrs: %s", drop_name(r));
 	if (r == DROP_NONE)
 		FUZZ_CHECK(ip.daddr == OUR && ip.saddr != OUR, "addrs");

@@ -634,6 +634,18 @@ Test(tcp_parse, four_sack_blocks_in_order)
 	}
 }
 
+/* More than four blocks cannot fit a TCP header; tcp_parse_opts on a
+ * longer area (it is exposed) must refuse them rather than overflow
+ * (found by the parse fuzzer). */
+Test(tcp_parse, sack_five_blocks_refused)
+{
+	uint8_t o[42] = { TCPOPT_SACK, 42 };
+	struct tcp_opts opts;
+
+	cr_assert_eq(tcp_parse_opts(o, sizeof(o), false, &opts),
+		     DROP_TCP_BAD_OPT);
+}
+
 /* RFC 2018 §3: the SACK option is 2 + 8n bytes, n >= 1. */
 Test(tcp_parse, sack_len_not_2_plus_8n)
 {
