@@ -10,7 +10,8 @@ set -euo pipefail
 # libpcap, sys/sdt.h, Criterion.
 # Tests and scripts: tcpdump (reads captures back), iperf3 (the stock
 # client), ip (iproute2), ping, capsh (libcap2-bin), procps (sysctl, ps),
-# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk).
+# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk),
+# nft (nftables: the loss tests' drop rules).
 # `deps.sh bench` adds gnuplot for the plots, `deps.sh profile` perf.
 PKGS=(
 	build-essential
@@ -32,6 +33,7 @@ PKGS=(
 	coreutils
 	mawk
 	python3
+	nftables
 )
 for extra in "$@"; do
 	case $extra in
