@@ -299,5 +299,13 @@ void *rx_main(void *arg)
 			}
 		}
 	}
+	/* Stopping: what --impair still holds is lost, as on a link that
+	 * goes down. */
+	if (t->imp_rx) {
+		struct impair_item it;
+
+		while (impair_pop(t->imp_rx, UINT64_MAX, &it))
+			free(it.obj);
+	}
 	return NULL;
 }

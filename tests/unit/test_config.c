@@ -98,7 +98,9 @@ Test(config, every_key_applied)
 		"[capture]\n"
 		"pcap = /tmp/x.pcap\n"
 		"[stop]\n"
-		"grace_ms = 123\n";
+		"grace_ms = 123\n"
+		"[faults]\n"
+		"impair = loss=1,delay=10,seed=7\n";
 
 	cr_assert_eq(load(text), 0, "%s", err);
 	cr_assert_eq(config_finish(&c, err, sizeof(err)), 0, "%s", err);
@@ -138,13 +140,14 @@ Test(config, every_key_applied)
 	cr_assert_str_eq(c.cfg.ctl_path, "/run/tundra.sock");
 	cr_assert_str_eq(c.cfg.pcap_path, "/tmp/x.pcap");
 	cr_assert_eq(c.cfg.stop_grace_ms, 123);
+	cr_assert_str_eq(c.cfg.impair, "loss=1,delay=10,seed=7");
 }
 
 /* Every knob of the table appears in the test above: a new knob must be
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 28);
+	cr_assert_eq(config_nknobs, 29);
 }
 
 Test(config, other_values)
@@ -163,6 +166,19 @@ Test(config, other_values)
 	cr_assert_eq(c.cfg.log_level, 0);
 	cr_assert_str_eq(c.cfg.ctl_path, "@mine");
 	cr_assert_null(c.cfg.pcap_path);
+	cr_assert_null(c.cfg.impair);
+}
+
+/* A bad impairment spec: refused at load, with the spec's own reason. */
+Test(config, bad_impair)
+{
+	expect_err("[faults]\nimpair = loss=200\n",
+		   "2: [faults] impair = 'loss=200': expected an impairment "
+		   "spec; here, loss=200: expected a percentage in 0..100 (up "
+		   "to 4 decimals)");
+	expect_err("[faults]\nimpair = delay=5,delay=6\n",
+		   "2: [faults] impair = 'delay=5,delay=6': expected an "
+		   "impairment spec; here, 'delay' given twice");
 }
 
 /* Each knob's documented default, applied, gives what the defaults set. */
