@@ -16,6 +16,9 @@
 # --impair delay=10. A case must finish within its time bound, the nft
 # counters must show that packets were really dropped, tundra must have
 # retransmitted, and with --impair its held-packet counters must move.
+# Then LOSS_MB/8 each way with every --impair fault at once (loss, dup,
+# reorder, delay, jitter; a fixed seed) and no nft rules, each fault's
+# counter checked in both directions; and a bad spec must be refused.
 #
 # LOSS_MB (default 256; 32 in sanitizer builds, where everything is several
 # times slower) sets the size; LOSS_TIMEOUT (seconds per transfer) the bound.
@@ -204,6 +207,43 @@ if start --impair delay=10; then
 	else
 		t_fail "--impair holds nothing after stop"
 	fi
+fi
+
+# ---- every --impair fault at once, tundra's own loss only ------------------
+MIX_MB=$((LOSS_MB / 8 > 0 ? LOSS_MB / 8 : 1))
+if start --impair loss=1,dup=1,reorder=2,gap=3,delay=2,jitter=3,seed=7; then
+	xfer "impair mix: echo $MIX_MB MiB, every byte checked" \
+		echo --host "$ADDR" --port 7 --bytes "${MIX_MB}M" --chunk 64K
+	xfer "impair mix: $MIX_MB MiB from source, pattern checked" \
+		recv --host "$ADDR" --port 19 --bytes "${MIX_MB}M" --verify-pattern
+	stop
+	bad=""
+	for dir in rx tx; do
+		for f in impair_dropped impair_dup impair_reordered impair_delayed; do
+			(($(stat $dir $f) > 0)) || bad+=" $dir.$f=0"
+		done
+	done
+	if [[ -z $bad ]]; then
+		t_pass "impair mix: loss, dup, reorder and delay all happened both ways"
+	else
+		t_fail "impair mix: every fault happened" "$bad"
+	fi
+	if grep -q 'impairing the link on purpose: .*seed=7' "$ERR"; then
+		t_pass "impair mix: the spec and its seed are logged"
+	else
+		t_fail "impair mix: the spec and its seed are logged"
+	fi
+fi
+
+# ---- a bad spec: one clear line, exit 2, no device -----------------------
+out=$(timeout -k 5 $((20 * SLOW)) ip netns exec "$NS" "$TUNDRA" --dev "$DEV" \
+	--impair loss=1,delay=ten 2>&1)
+rc=$?
+if ((rc == 2)) && grep -q "delay=ten: expected milliseconds" <<<"$out" &&
+	! ip -n "$NS" link show dev "$DEV" >/dev/null 2>&1; then
+	t_pass "bad --impair spec refused ($(head -n 1 <<<"$out" | cut -c1-120))"
+else
+	t_fail "bad --impair spec refused" "rc=$rc: $(head -n 2 <<<"$out" | tr '\n' ' ')"
 fi
 
 t_no_sanitizer_reports "$ERR"
