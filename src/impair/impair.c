@@ -70,11 +70,21 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-enum { K_LOSS, K_DELAY, K_JITTER, K_REORDER, K_DUP, K_GAP, K_LIMIT,
-       K_SEED, K_DIR, K__N };
-static const char *const keys[K__N] = { "loss", "delay", "jitter",
-					"reorder", "dup", "gap",
-					"limit", "seed", "dir" };
+enum {
+	K_LOSS,
+	K_DELAY,
+	K_JITTER,
+	K_REORDER,
+	K_DUP,
+	K_GAP,
+	K_LIMIT,
+	K_SEED,
+	K_DIR,
+	K__N
+};
+static const char *const keys[K__N] = { "loss",	   "delay", "jitter",
+					"reorder", "dup",   "gap",
+					"limit",   "seed",  "dir" };
 
 int impair_parse(const char *text, struct impair_spec *out, char *why,
 		 size_t whylen)
@@ -96,9 +106,10 @@ int impair_parse(const char *text, struct impair_spec *out, char *why,
 		int k;
 
 		if (len == 0 || len >= sizeof(item)) {
-			snprintf(why, whylen,
-				 "an empty or over-long item in '%s' (items are key=value, comma-separated)",
-				 text);
+			snprintf(
+				why, whylen,
+				"an empty or over-long item in '%s' (items are key=value, comma-separated)",
+				text);
 			return -1;
 		}
 		memcpy(item, p, len);
@@ -112,9 +123,10 @@ int impair_parse(const char *text, struct impair_spec *out, char *why,
 		for (k = 0; k < K__N && strcmp(item, keys[k]); k++)
 			;
 		if (k == K__N) {
-			snprintf(why, whylen,
-				 "unknown key '%s' (keys: loss delay jitter reorder dup gap limit seed dir)",
-				 item);
+			snprintf(
+				why, whylen,
+				"unknown key '%s' (keys: loss delay jitter reorder dup gap limit seed dir)",
+				item);
 			return -1;
 		}
 		if (seen[k]) {
@@ -126,12 +138,13 @@ int impair_parse(const char *text, struct impair_spec *out, char *why,
 		case K_LOSS:
 		case K_REORDER:
 		case K_DUP:
-			if (parse_pct(val, k == K_LOSS	   ? &s.loss_ppm
-					   : k == K_DUP ? &s.dup_ppm
-							: &s.reorder_ppm)) {
-				snprintf(why, whylen,
-					 "%s=%s: expected a percentage in 0..100 (up to 4 decimals)",
-					 item, val);
+			if (parse_pct(val, k == K_LOSS ? &s.loss_ppm :
+					   k == K_DUP  ? &s.dup_ppm :
+							 &s.reorder_ppm)) {
+				snprintf(
+					why, whylen,
+					"%s=%s: expected a percentage in 0..100 (up to 4 decimals)",
+					item, val);
 				return -1;
 			}
 			break;
@@ -139,14 +152,15 @@ int impair_parse(const char *text, struct impair_spec *out, char *why,
 		case K_JITTER:
 		case K_GAP:
 			if (parse_u64(val, IMPAIR_MAX_MS, &v)) {
-				snprintf(why, whylen,
-					 "%s=%s: expected milliseconds in 0..%u",
-					 item, val, IMPAIR_MAX_MS);
+				snprintf(
+					why, whylen,
+					"%s=%s: expected milliseconds in 0..%u",
+					item, val, IMPAIR_MAX_MS);
 				return -1;
 			}
-			*(k == K_DELAY	  ? &s.delay_ms
-			  : k == K_JITTER ? &s.jitter_ms
-					  : &s.gap_ms) = (uint32_t)v;
+			*(k == K_DELAY	? &s.delay_ms :
+			  k == K_JITTER ? &s.jitter_ms :
+					  &s.gap_ms) = (uint32_t)v;
 			break;
 		case K_LIMIT:
 			if (parse_u64(val, IMPAIR_LIMIT_MIB_MAX, &v) || !v) {
@@ -159,9 +173,10 @@ int impair_parse(const char *text, struct impair_spec *out, char *why,
 			break;
 		case K_SEED:
 			if (parse_u64(val, UINT64_MAX, &s.seed)) {
-				snprintf(why, whylen,
-					 "seed=%s: expected an unsigned integer",
-					 val);
+				snprintf(
+					why, whylen,
+					"seed=%s: expected an unsigned integer",
+					val);
 				return -1;
 			}
 			s.has_seed = true;
@@ -175,7 +190,8 @@ int impair_parse(const char *text, struct impair_spec *out, char *why,
 				s.dir = IMPAIR_RX | IMPAIR_TX;
 			else {
 				snprintf(why, whylen,
-					 "dir=%s: expected rx, tx or both", val);
+					 "dir=%s: expected rx, tx or both",
+					 val);
 				return -1;
 			}
 			break;
@@ -196,16 +212,17 @@ bool impair_spec_active(const struct impair_spec *s)
 
 void impair_spec_format(const struct impair_spec *s, char *buf, size_t len)
 {
-	snprintf(buf, len,
-		 "loss=%u.%04u,delay=%u,jitter=%u,reorder=%u.%04u,dup=%u.%04u,gap=%u,limit=%u,seed=%" PRIu64
-		 ",dir=%s",
-		 s->loss_ppm / 10000, s->loss_ppm % 10000, s->delay_ms,
-		 s->jitter_ms, s->reorder_ppm / 10000, s->reorder_ppm % 10000,
-		 s->dup_ppm / 10000, s->dup_ppm % 10000, s->gap_ms,
-		 s->limit_mib, s->seed,
-		 s->dir == IMPAIR_RX   ? "rx"
-		 : s->dir == IMPAIR_TX ? "tx"
-				       : "both");
+	snprintf(
+		buf, len,
+		"loss=%u.%04u,delay=%u,jitter=%u,reorder=%u.%04u,dup=%u.%04u,gap=%u,limit=%u,seed=%" PRIu64
+		",dir=%s",
+		s->loss_ppm / 10000, s->loss_ppm % 10000, s->delay_ms,
+		s->jitter_ms, s->reorder_ppm / 10000, s->reorder_ppm % 10000,
+		s->dup_ppm / 10000, s->dup_ppm % 10000, s->gap_ms, s->limit_mib,
+		s->seed,
+		s->dir == IMPAIR_RX ? "rx" :
+		s->dir == IMPAIR_TX ? "tx" :
+				      "both");
 }
 
 /* ---- the PRNG ---------------------------------------------------------- */
@@ -228,8 +245,7 @@ static bool chance(uint64_t r, uint32_t ppm)
 	return ((r >> 32) * IMPAIR_PPM >> 32) < ppm;
 }
 
-int impair_init(struct impair *im, const struct impair_spec *s,
-		uint64_t stream)
+int impair_init(struct impair *im, const struct impair_spec *s, uint64_t stream)
 {
 	memset(im, 0, sizeof(*im));
 	im->spec = *s;
@@ -292,8 +308,12 @@ static bool before(const struct impair_item *a, const struct impair_item *b)
 int impair_hold(struct impair *im, uint64_t when, uint8_t copies, void *obj,
 		uint32_t len, uint16_t aux)
 {
-	struct impair_item it = { .when = when, .seq = im->seq++, .obj = obj,
-				  .len = len, .aux = aux, .copies = copies };
+	struct impair_item it = { .when = when,
+				  .seq = im->seq++,
+				  .obj = obj,
+				  .len = len,
+				  .aux = aux,
+				  .copies = copies };
 	uint32_t i;
 
 	/* A router's tail drop: the queue is full in bytes (or, for tiny

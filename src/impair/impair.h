@@ -29,11 +29,11 @@
 #define IMPAIR_RX 1u
 #define IMPAIR_TX 2u
 
-#define IMPAIR_PPM 1000000u         /* probabilities: parts per million */
-#define IMPAIR_MAX_MS 10000u        /* delay, jitter, gap: at most 10 s */
-#define IMPAIR_LIMIT_MIB_DEF 64u    /* bytes held per direction */
+#define IMPAIR_PPM 1000000u	 /* probabilities: parts per million */
+#define IMPAIR_MAX_MS 10000u	 /* delay, jitter, gap: at most 10 s */
+#define IMPAIR_LIMIT_MIB_DEF 64u /* bytes held per direction */
 #define IMPAIR_LIMIT_MIB_MAX 4096u
-#define IMPAIR_GAP_MS_DEF 5u        /* extra hold of a reordered packet */
+#define IMPAIR_GAP_MS_DEF 5u	    /* extra hold of a reordered packet */
 #define IMPAIR_MAX_ITEMS (1u << 20) /* held packets per direction */
 
 struct impair_spec {
@@ -60,23 +60,23 @@ bool impair_spec_active(const struct impair_spec *s);
 void impair_spec_format(const struct impair_spec *s, char *buf, size_t len);
 
 struct impair_item {
-	uint64_t when; /* release time, ns */
-	uint64_t seq;  /* arrival order: ties keep it */
-	void *obj;     /* the held packet (the caller's meaning) */
-	uint32_t len;  /* its bytes, charged against the limit */
-	uint16_t aux;  /* the caller's (TX: the worker) */
+	uint64_t when;	/* release time, ns */
+	uint64_t seq;	/* arrival order: ties keep it */
+	void *obj;	/* the held packet (the caller's meaning) */
+	uint32_t len;	/* its bytes, charged against the limit */
+	uint16_t aux;	/* the caller's (TX: the worker) */
 	uint8_t copies; /* deliver it this many times (1, or 2: dup) */
 };
 
 /* Counters: written by the owning thread, read with stat_read(). */
 struct impair_stats {
-	uint64_t pkts;      /* packets that met the impairment */
+	uint64_t pkts;	    /* packets that met the impairment */
 	uint64_t dropped;   /* lost on purpose (loss=) */
-	uint64_t dup;       /* delivered twice (dup=) */
+	uint64_t dup;	    /* delivered twice (dup=) */
 	uint64_t delayed;   /* held for later release */
 	uint64_t reordered; /* held an extra gap (reorder=) */
-	uint64_t full;      /* tail-dropped: the held bytes were at the limit */
-	uint64_t held;      /* gauge: packets held now */
+	uint64_t full;	    /* tail-dropped: the held bytes were at the limit */
+	uint64_t held;	    /* gauge: packets held now */
 	uint64_t held_bytes; /* gauge: their bytes */
 };
 
@@ -92,7 +92,7 @@ struct impair {
 /* What to do with one packet. */
 struct impair_plan {
 	uint8_t copies; /* 0: lost; 1; 2: duplicated */
-	uint64_t when;  /* release time; <= now: at once */
+	uint64_t when;	/* release time; <= now: at once */
 };
 
 /* stream separates the PRNGs of the threads that share one seed. 0 or

@@ -78,10 +78,14 @@ Test(impair_spec, percentages_exact)
 		const char *text;
 		uint32_t ppm;
 	} c[] = {
-		{ "loss=0", 0 },	    { "loss=100", 1000000 },
-		{ "loss=0.1", 1000 },	    { "loss=0.0001", 1 },
-		{ "loss=.5", 5000 },	    { "loss=5%", 50000 },
-		{ "loss=99.9999", 999999 }, { "loss=100.0", 1000000 },
+		{ "loss=0", 0 },
+		{ "loss=100", 1000000 },
+		{ "loss=0.1", 1000 },
+		{ "loss=0.0001", 1 },
+		{ "loss=.5", 5000 },
+		{ "loss=5%", 50000 },
+		{ "loss=99.9999", 999999 },
+		{ "loss=100.0", 1000000 },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
@@ -99,7 +103,8 @@ Test(impair_spec, bad_specs)
 	parse_bad("loss=.", "expected a percentage");
 	parse_bad("loss=1%%", "expected a percentage");
 	parse_bad("dup=abc", "dup=abc: expected a percentage");
-	parse_bad("delay=10001", "delay=10001: expected milliseconds in 0..10000");
+	parse_bad("delay=10001",
+		  "delay=10001: expected milliseconds in 0..10000");
 	parse_bad("jitter=1.5", "jitter=1.5: expected milliseconds");
 	parse_bad("limit=0", "limit=0: expected MiB in 1..4096");
 	parse_bad("seed=x", "seed=x: expected an unsigned integer");
