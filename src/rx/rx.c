@@ -147,11 +147,17 @@ static bool rx_impair(struct tundra *t, struct pkt *k)
 	if (likely(p.copies == 1 && p.when <= now))
 		return false;
 	/* A duplicate is held too, released at once on the next turn. */
-	if (p.copies && (copy = malloc(k->len))) {
-		memcpy(copy, k->data, k->len);
-		if (impair_hold(t->imp_rx, p.when, p.copies, copy, k->len,
-				k->queue))
-			free(copy);
+	if (p.copies) {
+		copy = malloc(k->len);
+		if (!copy) {
+			stat_add(t->rx.no_buf, 1); /* no memory for the copy */
+		} else {
+			memcpy(copy, k->data, k->len);
+			/* A full queue is counted there (impair_full). */
+			if (impair_hold(t->imp_rx, p.when, p.copies, copy,
+					k->len, k->queue))
+				free(copy);
+		}
 	}
 	pkt_put(&t->pool, k);
 	return true;
