@@ -10,6 +10,7 @@
 #   make micro           microbenchmarks of the hot pieces
 #   make profile         perf profile of tundra under a benchmark
 #   make bench-veth      kernel-to-kernel baseline over a veth pair
+#   make bench-loss      throughput under loss (nftables) and --impair delay
 #   make format          clang-format every source file
 
 CC      ?= gcc
@@ -64,7 +65,7 @@ MICRO_BIN := $(MICRO_SRC:bench/micro/%.c=$(BUILD)/bench/micro_%)
 IT_SRC := $(filter-out tests/integration/tun_probe.c,$(wildcard tests/integration/*.c))
 IT_BIN := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/it_%)
 
-.PHONY: all deps test unit integration demo bench bench-veth micro profile format clean
+.PHONY: all deps test unit integration demo bench bench-veth bench-loss micro profile format clean
 all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN) $(IT_BIN)
 
 $(BUILD)/%.o: %.c
@@ -150,6 +151,10 @@ profile:
 bench-veth: deps
 	$(MAKE) --no-print-directory all
 	bash bench/veth_baseline.sh $(BUILD)
+
+bench-loss: deps
+	$(MAKE) --no-print-directory all
+	bash bench/loss.sh $(BUILD)
 
 format:
 	clang-format -i $$(find src include tests bench -name '*.[ch]')
