@@ -11,6 +11,7 @@
 #   make profile         perf profile of tundra under a benchmark
 #   make fuzz            libFuzzer targets, FUZZ_TIME s each (mk/fuzz.mk)
 #   make bench-veth      kernel-to-kernel baseline over a veth pair
+#   make bench-loss      throughput under loss (nftables) and --impair delay
 #   make format          clang-format every source file
 
 CC      ?= gcc
@@ -65,7 +66,7 @@ MICRO_BIN := $(MICRO_SRC:bench/micro/%.c=$(BUILD)/bench/micro_%)
 IT_SRC := $(filter-out tests/integration/tun_probe.c,$(wildcard tests/integration/*.c))
 IT_BIN := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/it_%)
 
-.PHONY: all deps test unit integration demo bench bench-veth micro profile format clean
+.PHONY: all deps test unit integration demo bench bench-veth bench-loss micro profile format clean
 all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN) $(IT_BIN)
 
 $(BUILD)/%.o: %.c
@@ -151,6 +152,10 @@ profile:
 bench-veth: deps
 	$(MAKE) --no-print-directory all
 	bash bench/veth_baseline.sh $(BUILD)
+
+bench-loss: deps
+	$(MAKE) --no-print-directory all
+	bash bench/loss.sh $(BUILD)
 
 include mk/fuzz.mk
 

@@ -588,6 +588,16 @@ fmt() {	# fmt VALUE: 3 significant-ish digits
 		else printf "%.3g", v }'
 }
 
+# ---- throughput under loss (bench/loss.sh; LOSS=0 skips it) --------------
+if [[ ${LOSS:-1} != 0 ]]; then
+	echo "-- loss: tundra and kernel under nftables drops, tundra with --impair delay"
+	RUNS=$RUNS IPERF_TIME=$IPERF_TIME WORKERS=$WORKERS QUEUES=$QUEUES \
+		TUNDRA_ARGS=$TUNDRA_ARGS OUT=$RES bash bench/loss.sh "$BUILD" \
+		>"$RES/logs/loss.log" 2>&1
+	rc=$?
+	((rc == 0)) || fail_rec "loss benchmark (bench/loss.sh)" "$RES/logs/loss.log" "$rc"
+fi
+
 TCFG=w${WORKERS}q${QUEUES}
 CSV=$RES/results.csv
 echo "metric,unit,higher_is_better,description,tundra_n,tundra_min,tundra_median,tundra_max,kernel_n,kernel_min,kernel_median,kernel_max,ratio_tundra_over_kernel" >"$CSV"
@@ -730,6 +740,7 @@ echo
 echo "=================================================================="
 cat "$RES/results.txt"
 echo
+[[ -f $RES/loss.md ]] && { cat "$RES/loss.md"; echo; }
 # shellcheck disable=SC2012  # fixed file name patterns, listed for reading
 echo "results: $RES/ ($(cd "$RES" && ls -- *.txt *.csv *.json *.png 2>/dev/null | tr '\n' ' '))"
 # Exit status: 0 when every measurement succeeded.

@@ -10,9 +10,9 @@ set -euo pipefail
 # libpcap, sys/sdt.h, Criterion.
 # Tests and scripts: tcpdump (reads captures back), iperf3 (the stock
 # client), ip (iproute2), ping, capsh (libcap2-bin), procps (sysctl, ps),
-# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk);
-# the attack tests: hping3 (SYN flood), nmap (scans), python3-scapy (forged
-# segments and malformed packets).
+# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk),
+# nft (nftables: the loss tests' drop rules); the attack tests: hping3 (SYN
+# flood), nmap (scans), python3-scapy (forged segments, malformed packets).
 # `deps.sh bench` adds gnuplot for the plots, `deps.sh profile` perf,
 # `deps.sh fuzz` clang with libFuzzer's runtime (libclang_rt.fuzzer is in
 # libclang-rt-14-dev, only a recommendation of clang-14 on Debian 12) and
@@ -40,6 +40,7 @@ PKGS=(
 	hping3
 	nmap
 	python3-scapy
+	nftables
 )
 for extra in "$@"; do
 	case $extra in

@@ -70,6 +70,10 @@ struct tundra_config {
 	const char *pcap_path;  /* capture what crosses the TUN; NULL: off */
 	int log_level;          /* 0 error, 1 warn, 2 info, 3 debug */
 	uint64_t stop_grace_ms; /* on stop: FIN open connections, wait this */
+
+	/* Faults: a link impairment spec applied in tundra's own RX/TX path
+	 * ("loss=1,delay=10", src/impair/impair.h); NULL or "": off. */
+	const char *impair;
 };
 
 /* Defaults: tun0, 10.0.0.2/24, peer 10.0.0.1/24, queues = workers = CPUs,

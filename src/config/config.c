@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "impair/impair.h"
 
 static const char *const poll_modes[] = { "adaptive", "busy", "blocking",
 					  NULL };
@@ -142,6 +143,9 @@ const struct config_knob config_knobs[] = {
 	  "2000",
 	  "on SIGINT/SIGTERM, FIN open connections and wait this long",
 	  C(stop_grace_ms) },
+	{ "faults", "impair", "impair", "SPEC", KT_IMPAIR, 0, 255, NULL, "",
+	  "impair the link in tundra's own RX/TX path on purpose: loss=P,delay=MS,jitter=MS,reorder=P,dup=P[,gap=MS,limit=MIB,seed=N,dir=rx/tx/both], P in percent (empty: off; see README)",
+	  F(impair) },
 };
 const unsigned config_nknobs = sizeof(config_knobs) / sizeof(config_knobs[0]);
 
@@ -286,6 +290,22 @@ int config_set(struct config *c, const struct config_knob *k, const char *val,
 		}
 		strcpy(base + k->off, val);
 		return 0;
+	case KT_IMPAIR: {
+		struct impair_spec spec;
+		char reason[200];
+
+		if (strlen(val) > k->max) {
+			snprintf(why, whylen, "a spec of at most %lu characters",
+				 k->max);
+			return -1;
+		}
+		if (impair_parse(val, &spec, reason, sizeof(reason))) {
+			snprintf(why, whylen, "an impairment spec; here, %s", reason);
+			return -1;
+		}
+		strcpy(base + k->off, val);
+		return 0;
+	}
 	case KT_CPU:
 		if (!strcmp(val, "none") || !strcmp(val, "-1")) {
 			*(int *)(base + k->off) = -1;
@@ -541,6 +561,7 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	c->cfg.dev = c->dev;
 	c->cfg.ctl_path = c->ctl_path[0] ? c->ctl_path : NULL;
 	c->cfg.pcap_path = c->pcap_path[0] ? c->pcap_path : NULL;
+	c->cfg.impair = c->impair[0] ? c->impair : NULL;
 	c->cfg.cpu_workers = NULL;
 	if (c->cpu_list_n) {
 		for (unsigned i = 0; i < c->cfg.workers && i < CONFIG_MAX_CPUS;
@@ -645,6 +666,9 @@ static void print_range(FILE *f, const struct config_knob *k, bool md)
 		break;
 	case KT_CPULIST:
 		fprintf(f, "CPU list, %snone%s", q, q);
+		break;
+	case KT_IMPAIR:
+		fprintf(f, "spec");
 		break;
 	}
 }

@@ -32,6 +32,7 @@ struct config {
 	char dev[16];
 	char ctl_path[108];      /* sun_path; "": the default */
 	char pcap_path[PATH_MAX]; /* "": off */
+	char impair[256];         /* --impair spec; "": off */
 	int cpu_list[CONFIG_MAX_CPUS]; /* as written; cpu_list_n entries */
 	unsigned cpu_list_n;           /* 0: workers not pinned */
 	int cpu_workers[CONFIG_MAX_CPUS]; /* expanded to cfg.workers */
@@ -48,7 +49,8 @@ enum config_type {
 	KT_NAME,   /* device name, 1..15 characters */
 	KT_PATH,   /* a path; empty allowed */
 	KT_CPU,    /* a CPU number, or "none" */
-	KT_CPULIST /* CPU numbers separated by commas, or "none" */
+	KT_CPULIST, /* CPU numbers separated by commas, or "none" */
+	KT_IMPAIR  /* an impairment spec (src/impair/impair.h); empty: off */
 };
 
 struct config_knob {

@@ -20,6 +20,7 @@
 
 #include "core/core.h"
 #include "ctl/ctl.h"
+#include "impair/impair.h"
 #include "stack/stack.h"
 
 /* ---- the counters ----------------------------------------------------- */
@@ -34,7 +35,13 @@
 	X(ring_waits, 0, "yields to a worker whose ring was full")            \
 	X(no_buf, 0, "datagrams dropped: no packet buffer free")              \
 	X(read_errors, 0, "failed reads from the TUN device")                 \
-	X(wakeups, 0, "RX thread wake-ups with datagrams to read")
+	X(wakeups, 0, "RX thread wake-ups with datagrams to read")            \
+	X(impair_dropped, 0, "datagrams lost on purpose (--impair loss=)")     \
+	X(impair_dup, 0, "datagrams duplicated on purpose (--impair dup=)")   \
+	X(impair_delayed, 0, "datagrams held for later (--impair delay=...)") \
+	X(impair_reordered, 0, "datagrams held an extra gap (reorder=)")      \
+	X(impair_full, 0, "datagrams tail-dropped: impair queue full")       \
+	X(impair_held, 1, "datagrams the impairment holds now")
 
 #define WORKER_FIELDS(X)                                                      \
 	X(pkts_in, 0, "datagrams the worker processed")                       \
@@ -79,7 +86,13 @@
 	X(batches, 0, "TX loop turns that found work")                        \
 	X(errors, 0, "failed writes (datagram dropped)")                      \
 	X(eagain, 0, "writes that found the device queue full")               \
-	X(wakeups, 0, "times a worker had to wake the TX thread")
+	X(wakeups, 0, "times a worker had to wake the TX thread")             \
+	X(impair_dropped, 0, "datagrams lost on purpose (--impair loss=)")     \
+	X(impair_dup, 0, "datagrams duplicated on purpose (--impair dup=)")   \
+	X(impair_delayed, 0, "datagrams held for later (--impair delay=...)") \
+	X(impair_reordered, 0, "datagrams held an extra gap (reorder=)")      \
+	X(impair_full, 0, "datagrams tail-dropped: impair queue full")       \
+	X(impair_held, 1, "datagrams the impairment holds now")
 
 #define X_RX(k, g, h) RXF_##k,
 #define X_W(k, g, h) WF_##k,
@@ -115,6 +128,23 @@ static uint64_t wakeups_of(struct waiter *wt)
 	return atomic_load_explicit(&wt->wakeups, memory_order_relaxed);
 }
 
+/* --impair's counters, in RX_FIELDS' / TX_FIELDS' order from
+ * impair_dropped; zeros when that direction is not impaired. */
+static void impair_snap(const struct impair *im, uint64_t *v)
+{
+	if (!im)
+		return;
+	v[0] = stat_read(im->st.dropped);
+	v[1] = stat_read(im->st.dup);
+	v[2] = stat_read(im->st.delayed);
+	v[3] = stat_read(im->st.reordered);
+	v[4] = stat_read(im->st.full);
+	v[5] = stat_read(im->st.held);
+}
+_Static_assert(RXF_impair_held == RXF_impair_dropped + 5 &&
+		       TXF_impair_held == TXF_impair_dropped + 5,
+	       "impair_snap() follows the fields' order");
+
 /* Read every counter once (each with a relaxed atomic load: a snapshot
  * while running, exact after stop). 0 or -ENOMEM. */
 static int snap_take(struct tundra *t, struct snap *s)
@@ -131,6 +161,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->rx[RXF_no_buf] = stat_read(t->rx.no_buf);
 	s->rx[RXF_read_errors] = stat_read(t->rx.read_errors);
 	s->rx[RXF_wakeups] = stat_read(t->rx.batches);
+	impair_snap(t->imp_rx, &s->rx[RXF_impair_dropped]);
 	for (unsigned i = 0; i < t->nworkers; i++) {
 		struct worker *w = &t->workers[i];
 		const struct core_stats *cs = core_stats(w->core);
@@ -183,6 +214,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->tx[TXF_errors] = stat_read(t->tx.errors);
 	s->tx[TXF_eagain] = stat_read(t->tx.eagain);
 	s->tx[TXF_wakeups] = wakeups_of(&t->tx_wake);
+	impair_snap(t->imp_tx, &s->tx[TXF_impair_dropped]);
 	s->drops[DROP_RX_RING_FULL] += s->rx[RXF_ring_full];
 	s->drops[DROP_RX_NO_BUF] += s->rx[RXF_no_buf];
 	return 0;

@@ -13,11 +13,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "capture/pcap.h"
+#include "impair/impair.h"
 #include "ip/ipv4.h"
 #include "stack/stack.h"
 #include "tcp/tcp_wire.h"
@@ -71,58 +73,12 @@ static void refill(struct tundra *t)
 			pool->total - pool->nfree);
 }
 
-/* Read up to BURST datagrams from one queue and dispatch them. Returns how
- * many were read; *again is set when the queue may hold more. */
-static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
+/* Push each worker's batch onto its ring (count[w] datagrams in
+ * batch[w]); what does not fit is dropped, counted. */
+static void rx_dispatch(struct tundra *t, unsigned nw,
+			struct pkt *batch[nw][BURST], unsigned count[nw])
 {
-	struct pkt *batch[t->nworkers][BURST];
-	unsigned count[t->nworkers];
-	unsigned got = 0;
-
-	memset(count, 0, sizeof(count));
-	*again = false;
-	while (got < BURST) {
-		struct pkt *k = pkt_get(&t->pool);
-		ssize_t n;
-		unsigned w;
-
-		if (!k) {
-			refill(t);
-			k = pkt_get(&t->pool);
-		}
-		if (!k) {
-			/* Every buffer is queued at a worker: drop. */
-			uint8_t scratch[64];
-			if (read(t->dev.fds[q], scratch, sizeof(scratch)) < 0)
-				break;
-			stat_add(t->rx.no_buf, 1);
-			LOG_WARN_RL("rx: no packet buffer free, dropping "
-				    "(queue %u)", q);
-			continue;
-		}
-		n = read(t->dev.fds[q], k->data, t->pool.buf_size);
-		if (n <= 0) {
-			pkt_put(&t->pool, k);
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				stat_add(t->rx.read_errors, 1);
-				LOG_WARN_RL("rx: read from %s queue %u: %m",
-					    t->cfg.dev, q);
-			}
-			break;
-		}
-		k->len = (uint32_t)n;
-		k->queue = (uint16_t)q;
-		if (t->cap)
-			capture_packet(t->cap, k->data, (size_t)n);
-		stat_add(t->rx.pkts, 1);
-		stat_add(t->rx.bytes, (uint64_t)n);
-		w = classify(t, k);
-		batch[w][count[w]++] = k;
-		got++;
-	}
-	if (got == BURST)
-		*again = true;
-	for (unsigned w = 0; w < t->nworkers; w++) {
+	for (unsigned w = 0; w < nw; w++) {
 		unsigned sent;
 
 		if (!count[w])
@@ -162,6 +118,138 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 		if (sent)
 			waiter_wake(&t->workers[w].wake);
 	}
+}
+
+/* A free buffer, taking back what the workers are done with if need be;
+ * NULL when every buffer is queued at a worker. */
+static struct pkt *rx_buf(struct tundra *t)
+{
+	struct pkt *k = pkt_get(&t->pool);
+
+	if (!k) {
+		refill(t);
+		k = pkt_get(&t->pool);
+	}
+	return k;
+}
+
+/*
+ * --impair on receive (src/impair/): decide k's fate. Returns true when it
+ * took k: lost, or copied into the held queue (so a long delay never
+ * starves the pool); false when k goes on now, unchanged.
+ */
+static bool rx_impair(struct tundra *t, struct pkt *k)
+{
+	uint64_t now = clock_now_ns();
+	struct impair_plan p = impair_decide(t->imp_rx, now);
+	void *copy;
+
+	if (likely(p.copies == 1 && p.when <= now))
+		return false;
+	/* A duplicate is held too, released at once on the next turn. */
+	if (p.copies) {
+		copy = malloc(k->len);
+		if (!copy) {
+			stat_add(t->rx.no_buf, 1); /* no memory for the copy */
+		} else {
+			memcpy(copy, k->data, k->len);
+			/* A full queue is counted there (impair_full). */
+			if (impair_hold(t->imp_rx, p.when, p.copies, copy,
+					k->len, k->queue))
+				free(copy);
+		}
+	}
+	pkt_put(&t->pool, k);
+	return true;
+}
+
+/* Dispatch the held datagrams that are due, each copy in a pool buffer. */
+static void rx_impair_release(struct tundra *t)
+{
+	struct pkt *batch[t->nworkers][BURST];
+	unsigned count[t->nworkers];
+	uint64_t now = clock_now_ns();
+	struct impair_item it;
+	unsigned got;
+
+	do {
+		memset(count, 0, sizeof(count));
+		got = 0;
+		while (got + 2 <= BURST && impair_pop(t->imp_rx, now, &it)) {
+			for (unsigned c = 0; c < it.copies; c++) {
+				struct pkt *k = rx_buf(t);
+				unsigned w;
+
+				if (!k) {
+					stat_add(t->rx.no_buf, 1);
+					continue;
+				}
+				memcpy(k->data, it.obj, it.len);
+				k->len = it.len;
+				k->queue = it.aux;
+				if (t->cap)
+					capture_packet(t->cap, k->data, k->len);
+				w = classify(t, k);
+				batch[w][count[w]++] = k;
+				got++;
+			}
+			free(it.obj);
+		}
+		rx_dispatch(t, t->nworkers, batch, count);
+	} while (got + 2 > BURST);
+}
+
+/* Read up to BURST datagrams from one queue and dispatch them. Returns how
+ * many were read; *again is set when the queue may hold more. */
+static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
+{
+	struct pkt *batch[t->nworkers][BURST];
+	unsigned count[t->nworkers];
+	unsigned got = 0;
+
+	memset(count, 0, sizeof(count));
+	*again = false;
+	while (got < BURST) {
+		struct pkt *k = rx_buf(t);
+		ssize_t n;
+		unsigned w;
+
+		if (!k) {
+			/* Every buffer is queued at a worker: drop. */
+			uint8_t scratch[64];
+			if (read(t->dev.fds[q], scratch, sizeof(scratch)) < 0)
+				break;
+			stat_add(t->rx.no_buf, 1);
+			LOG_WARN_RL("rx: no packet buffer free, dropping "
+				    "(queue %u)", q);
+			continue;
+		}
+		n = read(t->dev.fds[q], k->data, t->pool.buf_size);
+		if (n <= 0) {
+			pkt_put(&t->pool, k);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				stat_add(t->rx.read_errors, 1);
+				LOG_WARN_RL("rx: read from %s queue %u: %m",
+					    t->cfg.dev, q);
+			}
+			break;
+		}
+		k->len = (uint32_t)n;
+		k->queue = (uint16_t)q;
+		stat_add(t->rx.pkts, 1);
+		stat_add(t->rx.bytes, (uint64_t)n);
+		got++;
+		/* The capture records what tundra receives: after this. */
+		if (unlikely(t->imp_rx) && rx_impair(t, k))
+			continue;
+		if (t->cap)
+			capture_packet(t->cap, k->data, (size_t)n);
+		w = classify(t, k);
+		batch[w][count[w]++] = k;
+	}
+	if (got == BURST)
+		*again = true;
+	rx_dispatch(t, t->nworkers, batch, count);
 	return got;
 }
 
@@ -178,10 +266,17 @@ void *rx_main(void *arg)
 
 	while (!atomic_load_explicit(&t->stop_rx, memory_order_acquire)) {
 		bool more = true;
-
 		/* poll_mode busy: never block in poll. */
-		int n = poll(pfd, nq + 1,
-			     t->cfg.poll_mode == TUNDRA_POLL_BUSY ? 0 : -1);
+		int timeout = t->cfg.poll_mode == TUNDRA_POLL_BUSY ? 0 : -1, n;
+
+		/* --impair: release what is due, wake for what is next. */
+		if (unlikely(t->imp_rx)) {
+			rx_impair_release(t);
+			n = impair_timeout_ms(t->imp_rx, clock_now_ns());
+			if (n >= 0 && (timeout < 0 || n < timeout))
+				timeout = n;
+		}
+		n = poll(pfd, nq + 1, timeout);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -194,6 +289,9 @@ void *rx_main(void *arg)
 		 * queue cannot starve the others. */
 		while (more) {
 			more = false;
+			/* Held datagrams leave on time under load too. */
+			if (unlikely(t->imp_rx))
+				rx_impair_release(t);
 			for (unsigned q = 0; q < nq; q++) {
 				bool again;
 
@@ -206,6 +304,14 @@ void *rx_main(void *arg)
 					pfd[q].revents = 0;
 			}
 		}
+	}
+	/* Stopping: what --impair still holds is lost, as on a link that
+	 * goes down. */
+	if (t->imp_rx) {
+		struct impair_item it;
+
+		while (impair_pop(t->imp_rx, UINT64_MAX, &it))
+			free(it.obj);
 	}
 	return NULL;
 }

@@ -167,6 +167,10 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	t->workers = calloc(cfg->workers, sizeof(*t->workers));
 	if (!t->workers)
 		goto fail;
+	rc = stack_impair_init(t, err, errlen);
+	if (rc)
+		goto fail;
+	rc = -ENOMEM;
 	t->nworkers = cfg->workers;
 	for (unsigned i = 0; i < cfg->workers; i++)
 		t->workers[i].wake.efd = -1;
@@ -289,6 +293,7 @@ void tundra_destroy(struct tundra *t)
 	sock_stack_destroy(t);
 	free(t->workers);
 	listeners_destroy(t->listeners);
+	stack_impair_fini(t);
 	pkt_pool_destroy(&t->pool);
 	if (t->rx_stop_efd >= 0)
 		close(t->rx_stop_efd);

@@ -28,6 +28,7 @@
 
 struct listeners;
 struct ctl_server;
+struct impair;
 
 struct worker {
 	unsigned id;
@@ -105,6 +106,11 @@ struct tundra {
 
 	/* The control socket's thread (src/ctl/), NULL when not running. */
 	struct ctl_server *ctl;
+
+	/* cfg.impair's state, one per direction, owned by the RX and the TX
+	 * thread (src/impair/); NULL: that direction is not impaired, and
+	 * the data path pays one predictable branch. */
+	struct impair *imp_rx, *imp_tx;
 };
 
 uint64_t clock_now_ns(void);
@@ -123,6 +129,12 @@ void sock_stack_destroy(struct tundra *t);
 /* rx.c, tx.c */
 void *rx_main(void *arg);
 void *tx_main(void *arg);
+
+/* link_impair.c: cfg.impair parsed into t->imp_rx / t->imp_tx (0, or
+ * -EINVAL / -ENOMEM with err); and their release once the threads are
+ * gone (frees what RX still holds). */
+int stack_impair_init(struct tundra *t, char *err, size_t errlen);
+void stack_impair_fini(struct tundra *t);
 
 /* listeners.c: the port -> app map, an RCU hash table (liburcu cds_lfht):
  * read by every worker, written by the control thread. */

@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "capture/pcap.h"
+#include "impair/impair.h"
 #include "stack/stack.h"
 
 static void tx_write(struct tundra *t, int fd, struct core_out *o)
@@ -54,23 +55,84 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 		    t->cfg.dev, o->len);
 }
 
+/* Give o back to worker w: its payload bytes are free for reuse. */
+static void tx_done(struct worker *w, struct core_out *o)
+{
+	/* Cannot fail: sized for every descriptor of the worker. */
+	ring_enqueue(w->done_ring, o);
+	waiter_wake(&w->wake);
+}
+
+/*
+ * --impair on transmit (src/impair/): how many times to write o now (0:
+ * lost, or tail-dropped by a full queue), or -1 when it is held; a held
+ * descriptor goes back to its worker only after its write.
+ */
+static int tx_impair(struct tundra *t, unsigned worker, struct core_out *o,
+		     uint64_t now)
+{
+	struct impair_plan p = impair_decide(t->imp_tx, now);
+
+	if (likely(p.when <= now) || !p.copies)
+		return p.copies;
+	if (impair_hold(t->imp_tx, p.when, p.copies, o, o->len,
+			(uint16_t)worker))
+		return 0;
+	return -1;
+}
+
+/* Write the held descriptors that are due (all of them with now =
+ * UINT64_MAX: on stop, when the device is going, they are returned
+ * unwritten). */
+static unsigned tx_impair_release(struct tundra *t, uint64_t now, bool write)
+{
+	struct impair_item it;
+	unsigned n = 0;
+
+	while (impair_pop(t->imp_tx, now, &it)) {
+		struct worker *w = &t->workers[it.aux];
+
+		for (unsigned c = 0; write && c < it.copies; c++)
+			tx_write(t, t->dev.fds[it.aux % t->dev.nqueues],
+				 it.obj);
+		tx_done(w, it.obj);
+		n++;
+	}
+	return n;
+}
+
 static unsigned tx_drain(struct tundra *t)
 {
 	unsigned total = 0;
+	uint64_t now = 0;
 
+	if (unlikely(t->imp_tx)) {
+		now = clock_now_ns();
+		total += tx_impair_release(t, now, true);
+	}
 	for (unsigned i = 0; i < t->nworkers; i++) {
 		struct worker *w = &t->workers[i];
 		int fd = t->dev.fds[i % t->dev.nqueues];
 		void *objs[BURST];
 		uint32_t n = ring_dequeue_burst(w->tx_ring, objs, BURST);
+		uint32_t done = 0;
 
 		if (!n)
 			continue;
-		for (uint32_t k = 0; k < n; k++)
-			tx_write(t, fd, objs[k]);
+		for (uint32_t k = 0; k < n; k++) {
+			int copies = 1;
+
+			if (unlikely(t->imp_tx) &&
+			    (copies = tx_impair(t, i, objs[k], now)) < 0)
+				continue; /* held */
+			while (copies--)
+				tx_write(t, fd, objs[k]);
+			objs[done++] = objs[k];
+		}
 		/* Cannot fail: sized for every descriptor of the worker. */
-		ring_enqueue_burst(w->done_ring, objs, n);
-		waiter_wake(&w->wake);
+		ring_enqueue_burst(w->done_ring, objs, done);
+		if (done)
+			waiter_wake(&w->wake);
 		total += n;
 	}
 	return total;
@@ -88,6 +150,7 @@ void *tx_main(void *arg)
 {
 	struct tundra *t = arg;
 	unsigned idle = 0;
+	int timeout;
 
 	for (;;) {
 		if (tx_drain(t)) {
@@ -103,12 +166,19 @@ void *tx_main(void *arg)
 		    t->cfg.poll_mode == TUNDRA_POLL_BUSY)
 			continue;
 		waiter_prepare(&t->tx_wake);
-		if (!rings_empty(t) || atomic_load(&t->stop_tx)) {
+		/* --impair: wake for the next held datagram's release. */
+		timeout = unlikely(t->imp_tx)
+				  ? impair_timeout_ms(t->imp_tx, clock_now_ns())
+				  : -1;
+		if (!rings_empty(t) || atomic_load(&t->stop_tx) ||
+		    timeout == 0) {
 			waiter_cancel(&t->tx_wake);
 			continue;
 		}
-		waiter_sleep(&t->tx_wake, -1);
+		waiter_sleep(&t->tx_wake, timeout);
 		idle = 0;
 	}
+	if (t->imp_tx)
+		tx_impair_release(t, UINT64_MAX, false);
 	return NULL;
 }

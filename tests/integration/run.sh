@@ -252,6 +252,11 @@ sibling test_config.sh 200     # configuration file, flags, poll modes
 sibling test_ctl.sh 150        # live stats over the control socket
 sibling test_defend.sh 120     # SYN cookies and max_conns vs Linux
 sibling test_attack.sh 180     # SYN flood, RFC 5961, nmap, malformed packets
+# Bulk transfers over nftables loss and --impair delay. 256 MiB each way
+# (LOSS_MB=256) takes ~11 min on a 2-core VM, most of it at 5 % loss and
+# with 10 ms of delay, so CI moves 32 MiB (8 under a sanitizer).
+if ((SAN)); then ci_loss_mb=8; else ci_loss_mb=32; fi
+LOSS_MB=${LOSS_MB:-$ci_loss_mb} sibling test_loss.sh 600
 
 # ---- summary -----------------------------------------------------------
 

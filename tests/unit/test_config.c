@@ -86,6 +86,8 @@ Test(config, every_key_applied)
 		"rto_min_ms = 50\n"
 		"rto_max_ms = 9000\n"
 		"max_retries = 4\n"
+		"cc = reno\n"
+		"tlp = off\n"
 		"[apps]\n"
 		"echo = 7007\n"
 		"discard = 0\n"
@@ -104,7 +106,9 @@ Test(config, every_key_applied)
 		"syn_backlog = 16\n"
 		"max_conns = 5000\n"
 		"challenge_ack_limit = 77\n"
-		"reass_mem = 1099511627776\n";
+		"reass_mem = 1099511627776\n"
+		"[faults]\n"
+		"impair = loss=1,delay=10,seed=7\n";
 
 	cr_assert_eq(load(text), 0, "%s", err);
 	cr_assert_eq(config_finish(&c, err, sizeof(err)), 0, "%s", err);
@@ -136,6 +140,8 @@ Test(config, every_key_applied)
 	cr_assert_eq(c.cfg.rto_min_ms, 50);
 	cr_assert_eq(c.cfg.rto_max_ms, 9000);
 	cr_assert_eq(c.cfg.max_retries, 4);
+	cr_assert_eq(c.cfg.cc, TUNDRA_CC_RENO);
+	cr_assert_eq(c.cfg.tlp, 0);
 	cr_assert_eq(c.port[APP_ECHO], 7007);
 	cr_assert_eq(c.port[APP_DISCARD], 0);
 	cr_assert_eq(c.port[APP_SOURCE], 1919);
@@ -149,13 +155,14 @@ Test(config, every_key_applied)
 	cr_assert_eq(c.cfg.max_conns, 5000);
 	cr_assert_eq(c.cfg.challenge_ack_limit, 77);
 	cr_assert_eq(c.cfg.reass_mem, 1ull << 40, "64-bit knob truncated");
+	cr_assert_str_eq(c.cfg.impair, "loss=1,delay=10,seed=7");
 }
 
 /* Every knob of the table appears in the test above: a new knob must be
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 35);
+	cr_assert_eq(config_nknobs, 36);
 }
 
 Test(config, other_values)
@@ -175,6 +182,19 @@ Test(config, other_values)
 	cr_assert_str_eq(c.cfg.ctl_path, "@mine");
 	cr_assert_null(c.cfg.pcap_path);
 	cr_assert_eq(c.cfg.cc, TUNDRA_CC_CUBIC, "the default");
+	cr_assert_null(c.cfg.impair);
+}
+
+/* A bad impairment spec: refused at load, with the spec's own reason. */
+Test(config, bad_impair)
+{
+	expect_err("[faults]\nimpair = loss=200\n",
+		   "2: [faults] impair = 'loss=200': expected an impairment "
+		   "spec; here, loss=200: expected a percentage in 0..100 (up "
+		   "to 4 decimals)");
+	expect_err("[faults]\nimpair = delay=5,delay=6\n",
+		   "2: [faults] impair = 'delay=5,delay=6': expected an "
+		   "impairment spec; here, 'delay' given twice");
 }
 
 Test(config, congestion_control)

@@ -1,0 +1,272 @@
+#!/bin/bash
+# loss.sh BUILD_DIR — throughput over a lossy link (`make bench-loss`; also
+# run at the end of `make bench`): tundra against the kernel's own TCP over
+# a veth pair, with the same nftables drop rules on both.
+#
+#   kernel:  namespace A (iperf3 -c, 10.9.1.1) --veth-- namespace B
+#            (iperf3 -s, 10.9.1.2); in A, `numgen random` drop rules on
+#            the veth: output hook (A -> B) and input hook (B -> A).
+#   tundra:  namespace T: tundra (10.0.0.2, its iperf3 server) on its TUN
+#            device; the kernel of T (10.0.0.1) runs iperf3 -c; the same
+#            rules on the TUN device: output (kernel -> tundra) and input
+#            (tundra -> kernel).
+#
+# Each case is a fixed-time iperf3 run (IPERF_TIME s, so every run is
+# bounded whatever the loss), RUNS times, both directions (forward: client
+# -> server, i.e. kernel -> tundra; -R: server -> client). Loss rates
+# LOSS_RATES (percent, each way). Then tundra alone (this kernel has no
+# netem, so the veth side cannot be delayed) with --impair delay=D for D in
+# DELAYS, at the same loss rates.
+#
+# Output: a Markdown table on stdout and in $OUT/loss.md (OUT defaults to
+# bench/results/loss-<timestamp>/), raw runs in loss.tsv, logs in logs/.
+# Medians of RUNS; ratio = tundra / kernel. A failed run counts as missing
+# (listed under the table); a case with no successful run shows "-".
+#
+# Safety: every namespace is private to this run (names carry $$) and
+# removed on exit by its exact name, the nft tables live in those
+# namespaces only, every command runs under `timeout`, processes are
+# stopped by PID only.
+set -uo pipefail
+
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+RUNS=${RUNS:-3}
+IPERF_TIME=${IPERF_TIME:-5}
+LOSS_RATES=${LOSS_RATES:-0 0.1 1 5}
+DELAYS=${DELAYS:-10 50}
+MTU=${MTU:-1500}
+WORKERS=${WORKERS:-$(nproc)}
+QUEUES=${QUEUES:-$(nproc)}
+TUNDRA_ARGS=${TUNDRA_ARGS:-}
+# The delayed cases need a window for the longer RTT (delay applies both
+# ways): 256 KiB over 20 ms is only ~100 Mbit/s.
+DELAY_ARGS=${DELAY_ARGS:---sndbuf 4194304 --rcvbuf 4194304}
+# The veth's GSO: by default the kernel hands the veth super-packets of up
+# to ~64 KB, and nft drops those whole (a burst of segments per drop; TUN
+# without offloads gets single MTU packets). VETH_GSO_SEGS=1 makes the
+# kernel build one segment per packet there (per-packet loss, but a much
+# slower kernel path).
+VETH_GSO_SEGS=${VETH_GSO_SEGS:-}
+TUNDRA_BIN=$BUILD/tundra
+STAMP=$(date +%Y%m%d-%H%M%S)
+RES=${OUT:-bench/results/loss-$STAMP}
+
+die() { echo "bench-loss: $*" >&2; exit 2; }
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN)"
+[[ -x $TUNDRA_BIN ]] || die "$TUNDRA_BIN missing (run make first)"
+command -v iperf3 >/dev/null || die "iperf3 not installed (scripts/deps.sh)"
+command -v nft >/dev/null || die "nft not installed (scripts/deps.sh)"
+[[ $RUNS =~ ^[1-9][0-9]?$ ]] || die "RUNS must be 1..99"
+[[ $IPERF_TIME =~ ^[1-9][0-9]?$ ]] || die "IPERF_TIME must be 1..99 seconds"
+for r in $LOSS_RATES; do
+	[[ $r =~ ^[0-9]{1,2}([.][0-9]{1,2})?$ ]] ||
+		die "LOSS_RATES: '$r' is not a percentage like 0.1 or 5"
+done
+for d in $DELAYS; do
+	[[ $d =~ ^[0-9]{1,4}$ ]] || die "DELAYS: '$d' is not whole ms (0..9999)"
+done
+mkdir -p "$RES/logs" || die "cannot create $RES"
+RAW=$RES/loss.tsv # system case loss dir run mbps
+: >"$RAW"
+FAILS=()
+
+NA=tl-ka-$$
+NB=tl-kb-$$
+NT=tl-t-$$
+KSRV=""
+TABLE=tundra_bench_loss
+
+cleanup() {
+	kill_wait "$KSRV" 5
+	tundra_kill
+	wait 2>/dev/null
+	ns_cleanup_all
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+median() { sort -g | awk '{v[NR] = $1} END {
+	if (NR == 0) { print "-"; exit }
+	if (NR % 2) print v[(NR + 1) / 2]
+	else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# loss_set NS DEV PCT — drop PCT% of the packets each way on DEV of NS
+# (in 1/10000ths, so 0.1 works); 0: no rules.
+loss_set() {
+	local ns=$1 dev=$2 n
+	n=$(awk -v p="$3" 'BEGIN { printf "%d", p * 100 + 0.5 }')
+	ip netns exec "$ns" nft delete table inet "$TABLE" 2>/dev/null
+	((n > 0)) || return 0
+	ip netns exec "$ns" nft -f - <<EOF
+table inet $TABLE {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		oifname "$dev" numgen random mod 10000 < $n drop
+	}
+	chain in {
+		type filter hook input priority 0; policy accept;
+		iifname "$dev" numgen random mod 10000 < $n drop
+	}
+}
+EOF
+}
+
+# run SYS CASE LOSS DIR NS HOST — RUNS iperf3 runs, Mbit/s into $RAW.
+run() {
+	local sys=$1 cas=$2 loss=$3 dir=$4 ns=$5 host=$6 r log m
+	local -a opt=()
+	[[ $dir == rev ]] && opt=(-R)
+	for ((r = 1; r <= RUNS; r++)); do
+		log=$RES/logs/$sys-$cas-$loss-$dir-$r.log
+		timeout -k 5 $((IPERF_TIME + 30)) ip netns exec "$ns" iperf3 \
+			-c "$host" -p 5201 -t "$IPERF_TIME" -f m \
+			--connect-timeout 3000 "${opt[@]}" >"$log" 2>&1
+		m=$(grep 'receiver' "$log" | tail -n 1 | awk '{
+			for (i = 2; i <= NF; i++)
+				if ($i == "Mbits/sec") { print $(i - 1); exit } }')
+		if [[ -z $m ]]; then
+			FAILS+=("$sys $cas loss $loss% $dir run $r (see logs/${log##*/})")
+			continue
+		fi
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$cas" "$loss" "$dir" \
+			"$r" "$m" >>"$RAW"
+		printf '  %-6s %-9s loss %4s%% %s run %d: %s Mbit/s\n' "$sys" \
+			"$cas" "$loss" "$dir" "$r" "$m"
+	done
+}
+
+# med SYS CASE LOSS DIR — the median of those runs, or "-".
+med() {
+	awk -F'\t' -v s="$1" -v c="$2" -v l="$3" -v d="$4" \
+		'$1 == s && $2 == c && $3 == l && $4 == d { print $6 }' "$RAW" |
+		median
+}
+
+echo "== loss benchmark: iperf3 ${IPERF_TIME}s x $RUNS, loss each way: $LOSS_RATES %; delays: $DELAYS ms; $(nproc) CPUs, kernel $(uname -r)"
+
+# ---- kernel <-> kernel over veth ----------------------------------------
+for n in "$NA" "$NB"; do
+	ns_create "$n" || die "cannot create namespace $n"
+done
+ip -n "$NA" link add vl0 mtu "$MTU" type veth peer name vl1 mtu "$MTU" netns "$NB" ||
+	die "cannot create the veth pair"
+ip -n "$NA" addr add 10.9.1.1/24 dev vl0
+ip -n "$NB" addr add 10.9.1.2/24 dev vl1
+ip -n "$NA" link set vl0 up
+if [[ -n $VETH_GSO_SEGS ]]; then
+	ip -n "$NA" link set dev vl0 gso_max_segs "$VETH_GSO_SEGS" || die "gso_max_segs"
+	ip -n "$NB" link set dev vl1 gso_max_segs "$VETH_GSO_SEGS" || die "gso_max_segs"
+fi
+ip -n "$NB" link set vl1 up
+timeout -k 5 3600 ip netns exec "$NB" iperf3 -s -p 5201 \
+	>"$RES/logs/kernel-iperf3-server.log" 2>&1 &
+KSRV=$!
+sleep 0.5
+for loss in $LOSS_RATES; do
+	loss_set "$NA" vl0 "$loss" || die "nft rules failed in $NA"
+	for dir in fwd rev; do
+		run kernel plain "$loss" "$dir" "$NA" 10.9.1.2
+	done
+done
+kill_wait "$KSRV" 5
+KSRV=""
+ns_delete "$NA"
+ns_delete "$NB"
+
+# ---- tundra ---------------------------------------------------------------
+# tundra_case CASE [TUNDRA OPTIONS...] — a fresh namespace and tundra, every
+# loss rate, both directions.
+tundra_case() {
+	local cas=$1 loss dir
+	shift
+	ns_create "$NT" || die "cannot create namespace $NT"
+	# shellcheck disable=SC2086  # TUNDRA_ARGS: extra options, split
+	if ! tundra_launch "$NT" 3600 100 "$RES/logs/tundra-$cas.out" \
+		"$RES/logs/tundra-$cas.err" "$TUNDRA_BIN" --dev tl0 \
+		--addr 10.0.0.2/24 --peer-addr 10.0.0.1/24 --mtu "$MTU" \
+		--workers "$WORKERS" --queues "$QUEUES" --log-level warn \
+		"$@" $TUNDRA_ARGS; then
+		FAILS+=("tundra $cas: did not start (logs/tundra-$cas.err)")
+		tundra_kill
+		ns_delete "$NT"
+		return
+	fi
+	for loss in $LOSS_RATES; do
+		loss_set "$NT" tl0 "$loss" || die "nft rules failed in $NT"
+		for dir in fwd rev; do
+			run tundra "$cas" "$loss" "$dir" "$NT" 10.0.0.2
+		done
+	done
+	tundra_stop 100 || tundra_kill
+	TUNDRA_PID=""
+	ns_delete "$NT"
+}
+tundra_case plain
+for d in $DELAYS; do
+	# shellcheck disable=SC2086  # DELAY_ARGS: options, split
+	tundra_case "delay$d" --impair "delay=$d" $DELAY_ARGS
+done
+
+# ---- the table ------------------------------------------------------------
+{
+	echo "### Throughput under loss (Mbit/s, median of $RUNS x iperf3 ${IPERF_TIME}s)"
+	echo
+	echo "Loss is per direction, nftables \`numgen random\` drops on both sides."
+	echo "fwd: kernel client -> server (tundra receives); rev: iperf3 -R (tundra sends)."
+	if [[ -n $VETH_GSO_SEGS ]]; then
+		echo "veth gso_max_segs $VETH_GSO_SEGS."
+	else
+		echo "Caveat: on the veth the kernel sends GSO super-packets (~64 KB), so one nft drop there loses a burst of segments; on tundra's TUN (no offloads) one drop is one packet (VETH_GSO_SEGS=1 evens this out, slowly)."
+	fi
+	echo "$(nproc) CPUs, kernel $(uname -r), MTU $MTU, tundra --workers $WORKERS --queues $QUEUES $TUNDRA_ARGS, $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo
+	echo "| loss % | dir | kernel veth | tundra | tundra / kernel |"
+	echo "|---:|---|---:|---:|---:|"
+	for loss in $LOSS_RATES; do
+		for dir in fwd rev; do
+			k=$(med kernel plain "$loss" "$dir")
+			t=$(med tundra plain "$loss" "$dir")
+			ratio=$(awk -v k="$k" -v t="$t" 'BEGIN {
+				if (k == "-" || t == "-" || k + 0 == 0) print "-"
+				else printf "%.2f", t / k }')
+			echo "| $loss | $dir | $k | $t | $ratio |"
+		done
+	done
+	if [[ -n $DELAYS ]]; then
+		echo
+		echo "### tundra with --impair delay (Mbit/s, median; no kernel row: no netem here)"
+		echo
+		echo "delay=D holds every packet D ms each way (RTT + 2D); tundra runs with $DELAY_ARGS."
+		echo
+		printf '| loss %% | dir |'
+		for d in $DELAYS; do printf ' delay %s ms |' "$d"; done
+		echo
+		printf '|---:|---|'
+		for d in $DELAYS; do printf -- '---:|'; done
+		echo
+		for loss in $LOSS_RATES; do
+			for dir in fwd rev; do
+				printf '| %s | %s |' "$loss" "$dir"
+				for d in $DELAYS; do
+					printf ' %s |' "$(med tundra "delay$d" "$loss" "$dir")"
+				done
+				echo
+			done
+		done
+	fi
+	if ((${#FAILS[@]})); then
+		echo
+		echo "Failed runs (not in the medians):"
+		for f in "${FAILS[@]}"; do echo "- $f"; done
+	fi
+} >"$RES/loss.md"
+echo
+cat "$RES/loss.md"
+echo
+echo "results: $RES/loss.md"
+((${#FAILS[@]} == 0))
