@@ -17,8 +17,17 @@ struct seg_spec {
 	uint8_t flags;
 	uint16_t wnd;          /* already scaled down */
 	uint8_t optlen;        /* multiple of 4 bytes */
+	uint16_t gso_size;     /* TSO: payload per wire segment; 0: one */
 	uint8_t opts[TCP_MAX_OPT_LEN];
 };
+
+/*
+ * TSO (core_config.tx_offload): one descriptor may carry up to this much
+ * payload, which the device cuts into MSS-sized segments. The IPv4 total
+ * length of the super-segment must fit its 16 bits, with the longest TCP
+ * header (RFC 791 §3.1, RFC 9293 §3.1).
+ */
+#define TCP_TSO_MAX (65535u - IPV4_HDR_LEN - TCP_HDR_LEN - TCP_MAX_OPT_LEN)
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -77,9 +86,24 @@ static void tcp_emit(struct core *core, struct core_out *o,
 	 * header and the payload. */
 	sum = csum_pseudo_ipv4(htonl(s->laddr), htonl(s->raddr), IPPROTO_TCP_,
 			       (uint16_t)(thlen + paylen));
-	sum = csum_partial(th, thlen, sum);
-	sum = csum_iov(&o->iov[1], o->niov - 1, sum);
-	h.check = csum_fold(sum);
+	if (core->cfg.tx_offload) {
+		/*
+		 * The device finishes it (virtio NEEDS_CSUM, as Linux's
+		 * CHECKSUM_PARTIAL): the field holds the pseudo-header sum,
+		 * folded, not complemented; the device adds the header and
+		 * payload from csum_start on. For a super-segment the
+		 * length in it is the whole TCP length, which the kernel's
+		 * segmentation adjusts per piece (tcp_gso_segment).
+		 */
+		h.check = (uint16_t)~csum_fold(sum);
+		o->csum_start = IPV4_HDR_LEN;
+		o->csum_offset = 16;
+		o->gso_size = s->gso_size;
+	} else {
+		sum = csum_partial(th, thlen, sum);
+		sum = csum_iov(&o->iov[1], o->niov - 1, sum);
+		h.check = csum_fold(sum);
+	}
 	memcpy(th + 16, &h.check, 2);
 
 	o->iov[0].iov_base = o->hdr;
@@ -157,6 +181,7 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 	s->seq = seq;
 	s->ack = (flags & TCP_ACK) ? c->rcv_nxt : 0;
 	s->flags = flags;
+	s->gso_size = 0;
 	/* RFC 7323 §2.2: the window in a SYN is never scaled. */
 	if ((c->flags & TF_WSCALE) && !(flags & TCP_SYN))
 		wnd >>= c->rcv_wscale;
@@ -308,6 +333,27 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 	return true;
 }
 
+/*
+ * How much of avail bytes (usable of them inside the window) the next data
+ * segment carries: one MSS, or with TSO up to TCP_TSO_MAX in one
+ * super-segment. A super-segment that does not take all the data ends on
+ * an MSS boundary, so no piece of it is a short segment the sender SWS
+ * and Nagle rules below would have held back (RFC 9293 §3.8.6.2.1,
+ * §3.7.4).
+ */
+static uint32_t tcp_tso_len(const struct core *core, uint32_t avail,
+			    uint32_t usable, uint32_t mss)
+{
+	uint32_t n = MIN(avail, usable);
+
+	if (!core->cfg.tx_offload || n <= mss)
+		return MIN(n, mss);
+	n = MIN(n, TCP_TSO_MAX / mss * mss);
+	if (n < avail)
+		n -= n % mss;
+	return n;
+}
+
 bool tcp_output(struct core *core, struct tcp_conn *c)
 {
 	struct core_out *o;
@@ -353,7 +399,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
 		usable = room > 0 ? (uint32_t)room : 0;
 		mss = (uint32_t)(c->snd_mss - c->opt_len);
-		n = MIN(MIN(avail, usable), mss);
+		n = tcp_tso_len(core, avail, usable, mss);
 		/* The FIN follows the last byte (and goes again after a
 		 * rewind); like Linux, it is sent whatever the window (a
 		 * zero window accepts it at RCV.NXT). */
@@ -393,6 +439,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (fin)
 			flags |= TCP_FIN;
 		spec_for(core, c, &s, c->snd_nxt, flags);
+		if (n > mss)
+			s.gso_size = (uint16_t)mss; /* TSO */
 		rexmit = seq_lt(c->snd_nxt, c->snd_max);
 		idle = c->snd_una == c->snd_max;
 		if (rexmit) {
@@ -409,7 +457,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		}
 		c->snd_nxt += n + fin;
 		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
-		if (n < mss)
+		/* A super-segment's last piece may be short (Linux:
+		 * tcp_minshall_update). */
+		if (n < mss || n % mss)
 			c->snd_sml = c->snd_nxt;
 		if (fin && !(c->flags & TF_FIN_SENT)) {
 			c->flags |= TF_FIN_SENT;
