@@ -34,7 +34,8 @@
 	X(ring_waits, 0, "yields to a worker whose ring was full")            \
 	X(no_buf, 0, "datagrams dropped: no packet buffer free")              \
 	X(read_errors, 0, "failed reads from the TUN device")                 \
-	X(wakeups, 0, "RX thread wake-ups with datagrams to read")
+	X(wakeups, 0, "RX thread wake-ups with datagrams to read")            \
+	X(gso_pkts, 0, "GSO super-packets read (offloads)")
 
 #define WORKER_FIELDS(X)                                                      \
 	X(pkts_in, 0, "datagrams the worker processed")                       \
@@ -63,7 +64,8 @@
 	X(batches, 0, "TX loop turns that found work")                        \
 	X(errors, 0, "failed writes (datagram dropped)")                      \
 	X(eagain, 0, "writes that found the device queue full")               \
-	X(wakeups, 0, "times a worker had to wake the TX thread")
+	X(wakeups, 0, "times a worker had to wake the TX thread")             \
+	X(tso_segs, 0, "TSO super-segments written (offloads)")
 
 #define X_RX(k, g, h) RXF_##k,
 #define X_W(k, g, h) WF_##k,
@@ -115,6 +117,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->rx[RXF_no_buf] = stat_read(t->rx.no_buf);
 	s->rx[RXF_read_errors] = stat_read(t->rx.read_errors);
 	s->rx[RXF_wakeups] = stat_read(t->rx.batches);
+	s->rx[RXF_gso_pkts] = stat_read(t->rx.gso_pkts);
 	for (unsigned i = 0; i < t->nworkers; i++) {
 		struct worker *w = &t->workers[i];
 		const struct core_stats *cs = core_stats(w->core);
@@ -151,6 +154,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->tx[TXF_errors] = stat_read(t->tx.errors);
 	s->tx[TXF_eagain] = stat_read(t->tx.eagain);
 	s->tx[TXF_wakeups] = wakeups_of(&t->tx_wake);
+	s->tx[TXF_tso_segs] = stat_read(t->tx.tso_segs);
 	s->drops[DROP_RX_RING_FULL] += s->rx[RXF_ring_full];
 	s->drops[DROP_RX_NO_BUF] += s->rx[RXF_no_buf];
 	return 0;
