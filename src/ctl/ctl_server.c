@@ -35,7 +35,8 @@
 	X(no_buf, 0, "datagrams dropped: no packet buffer free")              \
 	X(read_errors, 0, "failed reads from the TUN device")                 \
 	X(wakeups, 0, "RX thread wake-ups with datagrams to read")            \
-	X(gso_pkts, 0, "GSO super-packets read (offloads)")
+	X(gso_pkts, 0, "GSO super-packets read (offloads)")                   \
+	X(other_queue, 0, "TCP datagrams read on a queue other than their flow's TX queue")
 
 #define WORKER_FIELDS(X)                                                      \
 	X(pkts_in, 0, "datagrams the worker processed")                       \
@@ -118,6 +119,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->rx[RXF_read_errors] = stat_read(t->rx.read_errors);
 	s->rx[RXF_wakeups] = stat_read(t->rx.batches);
 	s->rx[RXF_gso_pkts] = stat_read(t->rx.gso_pkts);
+	s->rx[RXF_other_queue] = stat_read(t->rx.other_queue);
 	for (unsigned i = 0; i < t->nworkers; i++) {
 		struct worker *w = &t->workers[i];
 		const struct core_stats *cs = core_stats(w->core);

@@ -240,6 +240,13 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 		stat_add(t->rx.pkts, 1);
 		stat_add(t->rx.bytes, k->len);
 		w = classify(t, k);
+		/* TX writes worker w's flows on queue w mod Q, and the kernel
+		 * sends a flow on the queue it was last written on: a TCP
+		 * datagram on another queue is one the kernel has not (yet)
+		 * mapped, e.g. a SYN, which could overtake or trail the
+		 * flow's datagrams on the other queue. */
+		if (k->has_hash && q != w % t->dev.nqueues)
+			stat_add(t->rx.other_queue, 1);
 		batch[w][count[w]++] = k;
 		got++;
 	}

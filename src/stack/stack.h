@@ -64,6 +64,7 @@ struct rx_stats {
 	uint64_t ring_waits; /* yields to a worker whose ring was full */
 	uint64_t batches;
 	uint64_t gso_pkts;   /* GSO super-packets read (offloads) */
+	uint64_t other_queue; /* TCP datagrams not on their flow's TX queue */
 };
 
 struct tx_stats {

@@ -250,6 +250,7 @@ sibling test_api.sh 300        # the thread API, as server and client
 sibling test_capture.sh 120    # pcap capture, logging, graceful stop
 sibling test_config.sh 200     # configuration file, flags, poll modes
 sibling test_ctl.sh 150        # live stats over the control socket
+sibling test_offload.sh 150    # offload = off / on: bulk transfers, counters
 
 # ---- summary -----------------------------------------------------------
 
