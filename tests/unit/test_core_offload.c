@@ -232,3 +232,5 @@ CORE_TEST(gso_super_packet_beyond_the_window_is_trimmed)
 	cr_assert_eq(c->rcvbuf.len, 16384);
 	cr_assert_eq(c->rcv_nxt, p.nxt + 16384);
 }
+
+TUNDRA_TSAN_SKIP_MAIN

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "test_helpers.h"
 #include "tun/tun.h"
 #include "tun/vnet.h"
 
@@ -157,3 +158,5 @@ Test(vnet, rx_gso_ecn_and_other_types)
 	b[1] = VIRTIO_NET_HDR_GSO_TCPV6;
 	cr_assert(!parse(b, 9000).gso);
 }
+
+TUNDRA_TSAN_SKIP_MAIN
