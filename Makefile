@@ -41,7 +41,7 @@ LDFLAGS += -fsanitize=$(SAN)
 endif
 
 PKG_CFLAGS = $(shell $(PKG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell $(PKG) --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG) --libs $(PKGS) 2>/dev/null) -lm
 CRIT_CFLAGS = $(shell $(PKG) --cflags criterion 2>/dev/null)
 CRIT_LIBS   = $(shell $(PKG) --libs criterion 2>/dev/null)
 

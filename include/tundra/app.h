@@ -64,6 +64,12 @@ size_t tundra_conn_write_space(const struct tundra_conn *c);
 
 /* Nagle's algorithm (on by default) off or on again (TCP_NODELAY). */
 void tundra_conn_set_nodelay(struct tundra_conn *c, bool on);
+/* Congestion control of this connection ("cubic", "reno"; like
+ * TCP_CONGESTION), instead of the configured one. Returns 0, or -ENOENT
+ * for an unknown name. The window is kept; the new algorithm takes over
+ * from the next ACK. */
+int tundra_conn_set_cc(struct tundra_conn *c, const char *name);
+
 /* Keep-alive probes after idle_ms without a segment from the peer, every
  * intvl_ms, `probes` times before giving up (-ETIMEDOUT). idle_ms 0: off
  * (the default, RFC 1122 §4.2.3.6). */

@@ -48,6 +48,11 @@ struct tundra_config {
 	uint64_t rto_min_ms;
 	uint64_t rto_max_ms;
 	unsigned max_retries;   /* RTO expiries before ETIMEDOUT */
+	/* Congestion control of every connection (RFC 9438, RFC 5681). */
+	enum tundra_cc {
+		TUNDRA_CC_CUBIC = 0,
+		TUNDRA_CC_RENO,
+	} cc;
 
 	/* Threads. */
 	enum tundra_poll_mode {

@@ -17,6 +17,7 @@
 static const char *const poll_modes[] = { "adaptive", "busy", "blocking",
 					  NULL };
 static const char *const offload_modes[] = { "auto", "on", "off", NULL };
+static const char *const cc_algos[] = { "cubic", "reno", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug",
 					  NULL };
 
@@ -94,6 +95,8 @@ const struct config_knob config_knobs[] = {
 	{ "tcp", "max_retries", "max-retries", "N", KT_UINT, 1, 100, NULL, "15",
 	  "RTO expiries before a connection fails with ETIMEDOUT",
 	  C(max_retries) },
+	{ "tcp", "cc", "cc", "ALGO", KT_ENUM, 0, 1, cc_algos, "cubic",
+	  "congestion control: cubic (RFC 9438) or reno (RFC 5681)", C(cc) },
 
 	{ "apps", "echo", "echo-port", "PORT", KT_UINT, 0, 65535, NULL, "7",
 	  "echo server port, RFC 862 (0: off)", F(port[APP_ECHO]) },

@@ -100,6 +100,24 @@ void tundra_conn_set_nodelay(struct tundra_conn *tc, bool on)
 	}
 }
 
+int tundra_conn_set_cc(struct tundra_conn *tc, const char *name)
+{
+	struct tcp_conn *c = C(tc);
+	int a = tcp_cc_by_name(name);
+
+	if (a < 0)
+		return -ENOENT;
+	if (a != c->cc.algo) {
+		/* CUBIC's curve starts a new epoch from the current window;
+		 * Reno's byte count starts over. */
+		c->cc.algo = (uint8_t)a;
+		c->cc.acked_acc = 0;
+		c->cc.epoch = 0;
+		c->cc.w_max = 0;
+	}
+	return 0;
+}
+
 void tundra_conn_set_keepalive(struct tundra_conn *tc, uint32_t idle_ms,
 			       uint32_t intvl_ms, uint8_t probes)
 {

@@ -76,6 +76,7 @@ struct core *core_create(const struct core_config *cfg,
 static void conn_free(struct tcp_conn *c)
 {
 	tcp_reass_free(c);
+	tcp_sack_free(c);
 	bbuf_free(&c->sndbuf);
 	bbuf_free(&c->rcvbuf);
 	free(c);
@@ -157,6 +158,11 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 			i->rttvar_ns = c->rttvar_ns;
 			i->rto_ns = c->rto_ns;
 			i->retransmits = c->retransmits;
+			i->retrans_bytes = c->retrans_bytes;
+			i->cwnd = c->cc.cwnd;
+			i->ssthresh = c->cc.ssthresh;
+			i->cc = tcp_cc_name(c->cc.algo);
+			i->in_recovery = c->rec & REC_RECOVERY;
 			i->bytes_acked = c->bytes_acked;
 			i->bytes_received = c->bytes_received;
 			i->sndbuf_used = c->sndbuf.len;
@@ -234,6 +240,7 @@ void tcp_syn_options(struct core *core, struct tcp_conn *c,
 	}
 	/* NOP NOP TS on every later segment (RFC 7323 appendix A). */
 	c->opt_len = c->flags & TF_TS ? 12 : 0;
+	tcp_cc_init(core, c); /* the initial window needs the MSS */
 }
 
 /* A control block with its key and the send side initialised. */
@@ -263,6 +270,11 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 	c->ts_offset = (uint32_t)(hash >> 17) ^ c->iss;
 	c->rto_ns = MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
 			core->cfg.rto_max_ns);
+	c->cc.algo = (uint8_t)(core->cfg.cc_algo < TCP_CC__COUNT
+				       ? core->cfg.cc_algo
+				       : TCP_CC_CUBIC);
+	c->recover = c->iss;
+	c->reordering = TCP_DUPTHRESH;
 	return c;
 }
 

@@ -80,6 +80,7 @@ struct core_config {
 	uint64_t rto_min_ns;    /* RFC 6298 (2.4) lower bound */
 	uint64_t rto_max_ns;
 	unsigned max_retries;   /* RTO expiries before giving up */
+	unsigned cc_algo;       /* enum tcp_cc_algo (src/tcp/tcp_cc.h) */
 	uint64_t delack_ns;     /* delayed-ACK timeout (RFC 9293 §3.8.6.3);
 				   0: ACK every batch at once */
 	uint8_t flow_key[16];   /* keyed hash of the 4-tuple */
@@ -100,6 +101,9 @@ struct core_stats {
 	uint64_t conns_closed, conns_reset, conns_active;
 	uint64_t resets_sent, icmp_echo;
 	uint64_t retransmits;
+	uint64_t retrans_bytes; /* sequence space sent again */
+	uint64_t fast_recoveries, rto_timeouts, undos, sack_ignored;
+	uint64_t reorder_seen; /* DupThresh raised */
 	uint64_t drops[DROP__COUNT];
 };
 
@@ -167,6 +171,10 @@ struct core_conn_info {
 	bool have_rtt;          /* srtt/rttvar hold a measurement */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint32_t retransmits;
+	uint64_t retrans_bytes;
+	uint32_t cwnd, ssthresh; /* bytes */
+	const char *cc;          /* congestion control algorithm */
+	bool in_recovery;
 	uint64_t bytes_acked, bytes_received;
 	uint32_t sndbuf_used, sndbuf_cap;
 	uint32_t rcvbuf_used, rcvbuf_cap;

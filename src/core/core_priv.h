@@ -122,6 +122,32 @@ unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
 void tcp_timer_fire(struct core *core, struct tcp_conn *c);
 void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt);
 
+/* tcp_sack.c: the SACK scoreboard and loss recovery. */
+void tcp_sack_update(struct core *core, struct tcp_conn *c,
+		     const struct tcp_seg *seg);
+/* SND.UNA moved: forget what it covers. */
+void tcp_sack_advance(struct tcp_conn *c);
+void tcp_sack_free(struct tcp_conn *c);
+uint32_t tcp_sack_between(const struct tcp_conn *c, uint32_t a, uint32_t b);
+uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq,
+		       uint32_t *next);
+uint32_t tcp_pipe(const struct tcp_conn *c);
+uint32_t tcp_in_flight(const struct tcp_conn *c);
+uint32_t tcp_send_cwnd(const struct tcp_conn *c);
+/* NextSeg's rule (1): the next lost segment to retransmit. */
+bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
+		   bool *fin);
+/* ACK events: new data acknowledged, a duplicate ACK (with SACK: new
+ * SACK information), a retransmission timeout, a retransmission sent. */
+void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
+			 const struct tcp_seg *seg, uint32_t acked);
+void tcp_recovery_dupack(struct core *core, struct tcp_conn *c);
+void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
+		      uint32_t fack);
+void tcp_recovery_rto(struct core *core, struct tcp_conn *c);
+void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
+		       uint32_t len);
+
 /* icmp.c */
 void icmp_input(struct core *core, const struct ip_view *ip);
 

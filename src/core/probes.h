@@ -11,11 +11,12 @@
  *   rto       (conn, raddr, rport, snd_una, snd_max, rto_ns, retries)
  *                                          RTO expiry that rewinds SND.NXT
  *   retransmit(conn, raddr, rport, seq, len)  each retransmitted segment
+ *   recovery  (conn, raddr, rport, snd_una, cwnd)  fast recovery begins
  *   drop      (reason)                     every core drop (enum drop_reason)
  *
  * Addresses are IPv4 in host order, ports host order, states are enum
  * tcp_state (src/tcp/tcp_conn.h), reasons enum drop_reason
- * (src/core/drop.h). No cwnd probe: there is no congestion control yet.
+ * (src/core/drop.h). cwnd after the reduction is in bytes.
  *
  * Build with -DTUNDRA_NO_USDT (or without <sys/sdt.h>) and they vanish.
  */
@@ -40,6 +41,8 @@
 	STAP_PROBE7(tundra, rto, c, ra, rp, una, max, rto_, tries)
 #define TP_RETRANSMIT(c, ra, rp, seq, len)                                    \
 	STAP_PROBE5(tundra, retransmit, c, ra, rp, seq, len)
+#define TP_RECOVERY(c, ra, rp, una, cwnd)                                     \
+	STAP_PROBE5(tundra, recovery, c, ra, rp, una, cwnd)
 #define TP_DROP(reason) STAP_PROBE1(tundra, drop, reason)
 #else
 #define TP_SEG_IN(...) do { } while (0)
@@ -47,6 +50,7 @@
 #define TP_STATE(...) do { } while (0)
 #define TP_RTO(...) do { } while (0)
 #define TP_RETRANSMIT(...) do { } while (0)
+#define TP_RECOVERY(...) do { } while (0)
 #define TP_DROP(...) do { } while (0)
 #endif
 

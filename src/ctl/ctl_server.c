@@ -49,6 +49,12 @@
 	X(conns_reset, 0, "connections ended by a reset")                     \
 	X(resets_sent, 0, "RST segments sent")                                \
 	X(retransmits, 0, "segments retransmitted")                           \
+	X(retrans_bytes, 0, "bytes (sequence space) retransmitted")          \
+	X(fast_recoveries, 0, "fast retransmits: recoveries entered")         \
+	X(rto_timeouts, 0, "retransmission timeouts with data outstanding")   \
+	X(undos, 0, "reductions undone as spurious (RFC 3522)")               \
+	X(sack_ignored, 0, "SACK blocks ignored (DSACK or invalid)")          \
+	X(reorder_seen, 0, "times reordering raised a DupThresh")            \
 	X(icmp_echo, 0, "ICMP echo requests answered")                        \
 	X(wakeups, 0, "times another thread had to wake the worker")          \
 	X(batches, 0, "worker loop turns that found work")                    \
@@ -135,6 +141,12 @@ static int snap_take(struct tundra *t, struct snap *s)
 		v[WF_conns_reset] = stat_read(cs->conns_reset);
 		v[WF_resets_sent] = stat_read(cs->resets_sent);
 		v[WF_retransmits] = stat_read(cs->retransmits);
+		v[WF_retrans_bytes] = stat_read(cs->retrans_bytes);
+		v[WF_fast_recoveries] = stat_read(cs->fast_recoveries);
+		v[WF_rto_timeouts] = stat_read(cs->rto_timeouts);
+		v[WF_undos] = stat_read(cs->undos);
+		v[WF_sack_ignored] = stat_read(cs->sack_ignored);
+		v[WF_reorder_seen] = stat_read(cs->reorder_seen);
 		v[WF_icmp_echo] = stat_read(cs->icmp_echo);
 		v[WF_wakeups] = wakeups_of(&w->wake);
 		v[WF_batches] = stat_read(w->batches);
@@ -528,11 +540,14 @@ static void conns_text(const struct conns_result *res, FILE *f)
 				" bytes_received=%" PRIu64
 				" sndbuf=%" PRIu32 "/%" PRIu32
 				" rcvbuf=%" PRIu32 "/%" PRIu32
-				" mss=%u cwnd=n/a ssthresh=n/a\n",
+				" mss=%u cc=%s cwnd=%" PRIu32
+				" ssthresh=%" PRIu32 " recovery=%d"
+				" retrans_bytes=%" PRIu64 "\n",
 				ms(c->rto_ns), c->retransmits, c->bytes_acked,
 				c->bytes_received, c->sndbuf_used,
 				c->sndbuf_cap, c->rcvbuf_used, c->rcvbuf_cap,
-				c->mss);
+				c->mss, c->cc, c->cwnd, c->ssthresh,
+				c->in_recovery, c->retrans_bytes);
 		}
 	}
 	if (s.truncated)
@@ -590,8 +605,11 @@ static cJSON *conn_json(const struct core_conn_info *c)
 	cJSON_AddNumberToObject(o, "rcvbuf_used", c->rcvbuf_used);
 	cJSON_AddNumberToObject(o, "rcvbuf_cap", c->rcvbuf_cap);
 	cJSON_AddNumberToObject(o, "mss", c->mss);
-	cJSON_AddNullToObject(o, "cwnd");
-	cJSON_AddNullToObject(o, "ssthresh");
+	cJSON_AddStringToObject(o, "cc", c->cc);
+	cJSON_AddNumberToObject(o, "cwnd", c->cwnd);
+	cJSON_AddNumberToObject(o, "ssthresh", c->ssthresh);
+	cJSON_AddBoolToObject(o, "in_recovery", c->in_recovery);
+	cJSON_AddNumberToObject(o, "retrans_bytes", (double)c->retrans_bytes);
 	return o;
 }
 

@@ -49,6 +49,7 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->rto_min_ms = 200;     /* Linux's minimum RTO */
 	cfg->rto_max_ms = 120000;  /* RFC 6298 (2.5): at least 60 s */
 	cfg->max_retries = 15;     /* Linux's tcp_retries2 */
+	cfg->cc = TUNDRA_CC_CUBIC;
 	cfg->poll_mode = TUNDRA_POLL_ADAPTIVE;
 	cfg->cpu_rx = cfg->cpu_tx = -1;
 	cfg->log_level = 2;

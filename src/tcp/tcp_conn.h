@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/bbuf.h"
+#include "tcp/tcp_cc.h"
 
 struct core;
 struct tundra_app;
@@ -68,7 +69,7 @@ const char *tcp_state_name(enum tcp_state s);
 /* Out-of-order data held in the receive buffer past RCV.NXT: at most
  * TCP_OOO_MAX disjoint ranges, which are also the SACK blocks we send
  * (RFC 2018 §4). Allocated while there are holes. */
-#define TCP_OOO_MAX 8
+#define TCP_OOO_MAX 32
 struct tcp_ooo {
 	uint8_t n;
 	bool has_fin;
@@ -77,6 +78,32 @@ struct tcp_ooo {
 	struct {
 		uint32_t start, end, stamp;
 	} blk[TCP_OOO_MAX]; /* sorted by start, disjoint, not adjacent */
+};
+
+/* Loss recovery state bits (tcp_conn.rec), apart from the flags above. */
+#define REC_RECOVERY 0x01     /* in fast recovery (RFC 6675 / RFC 6582) */
+#define REC_RXT_FIRST 0x02    /* send the first retransmission regardless
+				 of pipe (RFC 6675 §5 (4.3)) */
+#define REC_CWND_LIMITED 0x04 /* the window, not the app, limited the
+				 last send: cwnd may grow */
+#define REC_RTO_GUARD 0x08    /* after a timeout: no fast retransmit until
+				 SND.UNA passes `recover` (RFC 6582 §3.2) */
+#define REC_UNDO 0x10         /* a reduction may still prove spurious */
+#define REC_SYN_LOST 0x20     /* the SYN or SYN-ACK was retransmitted */
+
+#define TCP_DUPTHRESH 3     /* RFC 5681 §3.2, RFC 6675 §2 */
+#define TCP_REORDER_MAX 127 /* the most DupThresh grows to */
+
+/* The SACK scoreboard (RFC 6675 §3): what the peer reported holding
+ * above SND.UNA, as sorted disjoint ranges. Allocated while the peer
+ * reports holes. */
+#define TCP_SB_MAX 16
+struct tcp_sb {
+	uint8_t n;
+	uint32_t sacked; /* bytes in the ranges */
+	struct {
+		uint32_t start, end;
+	} r[TCP_SB_MAX];
 };
 
 struct tcp_conn {
@@ -134,6 +161,23 @@ struct tcp_conn {
 	uint8_t ka_probes, ka_sent;
 	uint64_t timer_at; /* min of the above: key in the timer heap */
 	int32_t heap_idx;  /* -1 when not in the heap */
+
+	/* Congestion control and loss recovery (tcp_cc.c, tcp_sack.c). */
+	struct tcp_cc cc;
+	struct tcp_cc undo_cc; /* before the reduction, for an undo */
+	struct tcp_sb *sb;
+	uint32_t recover;    /* RFC 6582 recover / RFC 6675 RecoveryPoint */
+	uint32_t high_rxt;   /* RFC 6675 HighRxt */
+	uint32_t undo_seq;   /* first retransmitted sequence of an episode */
+	uint32_t undo_tsval; /* our TSval on it (RFC 3522); 0: not sent */
+	uint8_t dupacks;
+	uint8_t rec;         /* REC_* */
+	uint8_t reordering;  /* DupThresh, raised when reordering is seen */
+	bool dsack;          /* report [dsack_start, dsack_end) (RFC 2883) */
+	uint32_t dsack_start, dsack_end;
+	uint8_t entry_sacked; /* SACKed segments when recovery began */
+	uint64_t last_tx_at; /* last data sent: restart after idle */
+	uint64_t retrans_bytes;
 
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
 	uint32_t tx_low;      /* lowest sequence they point at */

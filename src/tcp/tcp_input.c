@@ -53,6 +53,7 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
 static bool tcp_established(struct core *core, struct tcp_conn *c)
 {
 	tcp_set_state(c, TCPS_ESTABLISHED);
+	tcp_cc_init(core, c); /* one segment if the handshake lost one */
 	stat_add(core->stats.conns_active, 1);
 	if (c->flags & TF_ACTIVE)
 		stat_add(core->stats.conns_connected, 1);
@@ -115,6 +116,8 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 	}
 	if (seq_gt(ack, c->snd_una)) {
 		uint32_t acked = ack - c->snd_una;
+		uint32_t old_una = c->snd_una;
+		uint32_t fack = c->sb ? c->sb->r[c->sb->n - 1].end : old_una;
 
 		/* Count data only: not the SYN, nor our FIN. */
 		if (c->snd_una == c->iss)
@@ -146,6 +149,32 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 			c->snd_nxt = ack;
 		c->retries = 0;
 		tcp_rearm_rto(core, c);
+		if (c->flags & TF_SACK) {
+			tcp_reorder_seen(core, c, old_una, fack);
+			tcp_sack_update(core, c, seg);
+			tcp_sack_advance(c);
+		}
+		tcp_recovery_newack(core, c, seg, acked);
+	} else if (ack == c->snd_una && c->snd_una != c->snd_max &&
+		   TCPS_HAVE_ESTABLISHED(c->state)) {
+		uint32_t before = c->sb ? c->sb->sacked : 0;
+
+		if (c->flags & TF_SACK) {
+			/* RFC 6675 §2: with SACK, a duplicate ACK is one
+			 * that SACKs data not SACKed before; an ACK that
+			 * only repeats (a duplicated segment, a DSACK)
+			 * tells of no loss. */
+			if (seg->opts.nsack)
+				tcp_sack_update(core, c, seg);
+			if (c->sb && c->sb->sacked != before)
+				tcp_recovery_dupack(core, c);
+		} else if (!seg->len && !(seg->flags & (TCP_SYN | TCP_FIN)) &&
+			   ((uint32_t)seg->wnd << c->snd_wscale) ==
+				   c->snd_wnd) {
+			/* RFC 5681 §2: no data, no SYN or FIN, the same
+			 * ACK and window, while data is outstanding. */
+			tcp_recovery_dupack(core, c);
+		}
 	}
 	/* The peer answers: a persist probe is not a failed retry. */
 	if (c->snd_una == c->snd_max)
@@ -312,6 +341,22 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 	core_schedule(core, c);
 }
 
+/*
+ * A duplicate ACK that the path reordered behind a newer one carries an
+ * older timestamp, and PAWS would drop it — with the SACK information
+ * loss recovery needs. Like Linux's tcp_disordered_ack, let it through
+ * when it can change nothing else: no data, no SYN or FIN, at RCV.NXT,
+ * acking SND.UNA, the same window, and not older than about an RTO.
+ */
+static bool disordered_ack(const struct tcp_conn *c, const struct tcp_seg *seg)
+{
+	return (seg->flags & TCP_ACK) && !seg->len &&
+	       !(seg->flags & (TCP_SYN | TCP_FIN)) && seg->seq == c->rcv_nxt &&
+	       seg->ack == c->snd_una &&
+	       ((uint32_t)seg->wnd << c->snd_wscale) == c->snd_wnd &&
+	       c->ts_recent - seg->opts.tsval <= c->rto_ns / 1000000;
+}
+
 /* RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
 static void conn_input(struct core *core, struct tcp_conn *c,
 		       struct tcp_seg *seg)
@@ -358,7 +403,8 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	 * TS.Recent older than 24 days is invalid (§5.5). */
 	if ((c->flags & TF_TS) && seg->opts.has_ts && !(seg->flags & TCP_RST) &&
 	    (int32_t)(seg->opts.tsval - c->ts_recent) < 0 &&
-	    core->now - c->ts_recent_at < 24ull * 86400 * 1000000000) {
+	    core->now - c->ts_recent_at < 24ull * 86400 * 1000000000 &&
+	    !disordered_ack(c, seg)) {
 		c->flags |= TF_ACK_NOW;
 		core_drop(core, DROP_TCP_PAWS);
 		core_schedule(core, c);
@@ -376,6 +422,16 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		} else {
 			if (!(seg->flags & TCP_RST))
 				c->flags |= TF_ACK_NOW;
+			/* RFC 2883 §4: data we already had: tell the sender
+			 * with a D-SACK block, so it can tell a spurious
+			 * retransmission from a loss. */
+			if ((c->flags & TF_SACK) && seg->len &&
+			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
+			    c->rcv_nxt - seg->seq <= c->rcvbuf.cap + seg->len) {
+				c->dsack = true;
+				c->dsack_start = seg->seq;
+				c->dsack_end = seg->seq + seg->len;
+			}
 			core_drop(core, DROP_TCP_NOT_ACCEPTABLE);
 			core_schedule(core, c);
 			return;

@@ -312,8 +312,16 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 	if (!o)
 		return false;
 	spec_for(core, c, &s, seq, TCP_ACK);
+	if ((c->flags & TF_SACK) && c->dsack) {
+		/* RFC 2883 §4: the D-SACK block first, once. */
+		blocks[0][0] = c->dsack_start;
+		blocks[0][1] = c->dsack_end;
+		n = 1;
+		c->dsack = false;
+	}
 	if ((c->flags & TF_SACK) && c->ooo)
-		n = tcp_sack_blocks(c, blocks, c->flags & TF_TS ? 3 : 4);
+		n += tcp_sack_blocks(c, blocks + n,
+				     (c->flags & TF_TS ? 3 : 4) - n);
 	if (n) {
 		/* RFC 2018 §3: NOP NOP, kind 5, length 2 + 8n. */
 		uint8_t *p = s.opts + s.optlen;
@@ -333,13 +341,55 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 	return true;
 }
 
+/* One segment of data [seq, seq + n) from the send buffer, and the FIN
+ * after it if fin. Counts a retransmission when it lies below SND.MAX. The
+ * caller moves SND.NXT. false when no descriptor is free. */
+static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
+		      uint32_t n, bool fin)
+{
+	struct core_out *o = core_out_get(core);
+	uint32_t off = seq - c->snd_buf_seq;
+	uint8_t flags = TCP_ACK;
+	struct seg_spec s;
+
+	if (!o)
+		return false;
+	o->conn = c;
+	o->niov = (uint8_t)(1 + bbuf_view(&c->sndbuf, off, n, &o->iov[1]));
+	c->tx_low = c->tx_inflight++ ? seq_min(c->tx_low, seq) : seq;
+	if (n && off + n == c->sndbuf.len)
+		flags |= TCP_PSH;
+	if (fin)
+		flags |= TCP_FIN;
+	spec_for(core, c, &s, seq, flags);
+	if (n > tcp_smss(c))
+		s.gso_size = (uint16_t)tcp_smss(c); /* TSO */
+	if (seq_lt(seq, c->snd_max)) {
+		stat_add(core->stats.retransmits, 1);
+		c->retransmits++;
+		tcp_recovery_sent(core, c, seq, n + fin);
+		TP_RETRANSMIT(c, c->raddr, c->rport, seq, n + fin);
+	} else if (!(c->flags & TF_RTT_TIMING) && n) {
+		/* Time one segment per RTT; Karn: never a retransmitted one
+		 * (RFC 6298 §3). */
+		c->flags |= TF_RTT_TIMING;
+		c->rtt_seq = seq + n;
+		c->rtt_ts = core->now;
+	}
+	if (n)
+		c->last_tx_at = core->now;
+	c->flags &= ~TF_PROBE;
+	tcp_emit(core, o, &s, n);
+	return true;
+}
+
 /*
- * How much of avail bytes (usable of them inside the window) the next data
- * segment carries: one MSS, or with TSO up to TCP_TSO_MAX in one
- * super-segment. A super-segment that does not take all the data ends on
- * an MSS boundary, so no piece of it is a short segment the sender SWS
- * and Nagle rules below would have held back (RFC 9293 §3.8.6.2.1,
- * §3.7.4).
+ * How much of avail bytes (usable of them inside the send and congestion
+ * windows) the next data segment carries: one MSS, or with TSO up to
+ * TCP_TSO_MAX in one super-segment. A super-segment that does not take all
+ * the data ends on an MSS boundary, so no piece of it is a short segment
+ * the sender SWS and Nagle rules below would have held back (RFC 9293
+ * §3.8.6.2.1, §3.7.4).
  */
 static uint32_t tcp_tso_len(const struct core *core, uint32_t avail,
 			    uint32_t usable, uint32_t mss)
@@ -354,10 +404,42 @@ static uint32_t tcp_tso_len(const struct core *core, uint32_t avail,
 	return n;
 }
 
+/* RFC 6675 §5 (C): in recovery, while cwnd - pipe >= 1 SMSS, retransmit
+ * the next lost segment (NextSeg rule (1)); new data (rule (2)) is left
+ * to the send loop, under the same pipe. The first retransmission goes
+ * regardless of pipe (§5 (4.3), and RFC 6582's partial ACK). */
+static bool recovery_output(struct core *core, struct tcp_conn *c,
+			    uint32_t *pipe)
+{
+	uint32_t seq, n;
+	bool fin;
+
+	while (tcp_next_lost(c, &seq, &n, &fin)) {
+		if (!(c->rec & REC_RXT_FIRST) &&
+		    *pipe + tcp_smss(c) > c->cc.cwnd)
+			break;
+		if (!send_data(core, c, seq, n, fin))
+			return false;
+		/* The head goes again: give it a full RTO before a timeout
+		 * declares it lost too (as Linux does; RFC 6298 (5.3) only
+		 * restarts on new ACKs, which a recovery lacks). */
+		if (seq == c->snd_una)
+			tcp_rearm_rto(core, c);
+		c->rec &= (uint8_t)~REC_RXT_FIRST;
+		c->high_rxt = seq + n + fin;
+		*pipe += n + fin;
+		if (!(c->flags & TF_SACK))
+			break; /* NewReno: one segment per partial ACK */
+	}
+	c->rec &= (uint8_t)~REC_RXT_FIRST;
+	return true;
+}
+
 bool tcp_output(struct core *core, struct tcp_conn *c)
 {
 	struct core_out *o;
 	struct seg_spec s;
+	uint32_t inflight, cwnd, smss = tcp_smss(c);
 
 	if (c->flags & TF_SEND_RST) {
 		/* RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>. */
@@ -386,19 +468,42 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	if ((c->flags & TF_SACK_NOW) && !send_ack(core, c, c->snd_max))
 		return false;
 
-	for (;;) {
-		uint32_t off = c->snd_nxt - c->snd_buf_seq;
-		uint32_t avail, usable, n, mss;
-		int32_t room;
-		bool fin, rexmit, idle;
-		uint8_t flags = TCP_ACK;
+	/* RFC 5681 §4.1: a connection idle for longer than the RTO starts
+	 * again from (at most) the initial window. */
+	if (c->snd_una == c->snd_max && c->last_tx_at &&
+	    core->now - c->last_tx_at > c->rto_ns &&
+	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
+		tcp_cc_restart(core, c);
+		c->last_tx_at = 0;
+	}
+	inflight = tcp_in_flight(c);
+	if ((c->rec & REC_RECOVERY) && !recovery_output(core, c, &inflight))
+		return false;
+	cwnd = tcp_send_cwnd(c);
 
+	for (;;) {
+		uint32_t off, avail, usable, n, mss, next;
+		int32_t room;
+		bool fin, idle;
+
+		if (seq_lt(c->snd_nxt, c->snd_max) && c->sb) {
+			/* Going back after a timeout: what the peer SACKed
+			 * is not sent again (RFC 6675 §5.1). */
+			c->snd_nxt = tcp_sack_skip(c, c->snd_nxt, &next);
+		} else {
+			next = c->snd_max;
+		}
+		off = c->snd_nxt - c->snd_buf_seq;
 		if (off > c->sndbuf.len)
 			break; /* the FIN is out: nothing after it */
 		avail = c->sndbuf.len - off;
+		if (seq_lt(c->snd_nxt, next) && seq_lt(next, c->snd_max))
+			avail = MIN(avail, next - c->snd_nxt);
 		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
 		usable = room > 0 ? (uint32_t)room : 0;
-		mss = (uint32_t)(c->snd_mss - c->opt_len);
+		mss = smss;
+		/* RFC 5681 §3.1: no more in flight than cwnd. */
+		usable = MIN(usable, cwnd > inflight ? cwnd - inflight : 0);
 		n = tcp_tso_len(core, avail, usable, mss);
 		/* The FIN follows the last byte (and goes again after a
 		 * rewind); like Linux, it is sent whatever the window (a
@@ -426,35 +531,10 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		    seq_gt(c->snd_sml, c->snd_una) &&
 		    seq_leq(c->snd_sml, c->snd_nxt))
 			break;
-		o = core_out_get(core);
-		if (!o)
-			return false;
-		o->conn = c;
-		o->niov = (uint8_t)(1 + bbuf_view(&c->sndbuf, off, n,
-						  &o->iov[1]));
-		c->tx_low = c->tx_inflight++ ? seq_min(c->tx_low, c->snd_nxt)
-					     : c->snd_nxt;
-		if (n && n == avail)
-			flags |= TCP_PSH;
-		if (fin)
-			flags |= TCP_FIN;
-		spec_for(core, c, &s, c->snd_nxt, flags);
-		if (n > mss)
-			s.gso_size = (uint16_t)mss; /* TSO */
-		rexmit = seq_lt(c->snd_nxt, c->snd_max);
 		idle = c->snd_una == c->snd_max;
-		if (rexmit) {
-			stat_add(core->stats.retransmits, 1);
-			c->retransmits++;
-			TP_RETRANSMIT(c, c->raddr, c->rport, c->snd_nxt,
-				      n + fin);
-		} else if (!(c->flags & TF_RTT_TIMING) && n) {
-			/* Time one segment per RTT; Karn: never a
-			 * retransmitted one (RFC 6298 §3). */
-			c->flags |= TF_RTT_TIMING;
-			c->rtt_seq = c->snd_nxt + n;
-			c->rtt_ts = core->now;
-		}
+		if (!send_data(core, c, c->snd_nxt, n, fin))
+			return false;
+		inflight += n + fin;
 		c->snd_nxt += n + fin;
 		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
 		/* A super-segment's last piece may be short (Linux:
@@ -468,8 +548,6 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 						 ? TCPS_LAST_ACK
 						 : TCPS_FIN_WAIT_1);
 		}
-		c->flags &= ~TF_PROBE;
-		tcp_emit(core, o, &s, n);
 		/* RFC 6298 (5.1): start the timer when data goes out with
 		 * none outstanding — which also retires a persist deadline
 		 * set while the window was shut. */
@@ -478,6 +556,13 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (fin)
 			break;
 	}
+
+	/* The window, not the app, is what stops us: cwnd may grow on the
+	 * next ACKs (RFC 7661 §4.3's cwnd-limited test). */
+	if (inflight + smss > c->cc.cwnd)
+		c->rec |= REC_CWND_LIMITED;
+	else
+		c->rec &= (uint8_t)~REC_CWND_LIMITED;
 
 	if (c->flags & TF_PROBE) {
 		/* A zero-window or keep-alive probe: an ACK one below

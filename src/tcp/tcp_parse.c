@@ -65,9 +65,24 @@ enum drop_reason tcp_parse_opts(const uint8_t *p, unsigned len, bool syn,
 			o->tsval = ntohl(o->tsval);
 			o->tsecr = ntohl(o->tsecr);
 			break;
+		case TCPOPT_SACK:
+			/* RFC 2018 §3: 2 + 8n bytes, n blocks of left and
+			 * right edge; at most 4 fit in 40 option bytes. A
+			 * length that is not of that form is malformed. */
+			if (unlikely(olen < 10 || (olen - 2) % 8 != 0))
+				return DROP_TCP_BAD_OPT;
+			o->nsack = (uint8_t)((olen - 2) / 8);
+			for (unsigned b = 0; b < o->nsack; b++) {
+				uint32_t e[2];
+
+				memcpy(e, p + i + 2 + 8 * b, 8);
+				o->sack[b][0] = ntohl(e[0]);
+				o->sack[b][1] = ntohl(e[1]);
+			}
+			break;
 		default:
-			/* Unknown options (SACK blocks included, for now) are
-			 * skipped by their length (RFC 9293 §3.2). */
+			/* Unknown options are skipped by their length (RFC
+			 * 9293 §3.2). */
 			break;
 		}
 		i += olen;

@@ -4,8 +4,9 @@
  * (RFC 9293 §3.8.6.1), the delayed ACK (§3.8.6.3), keep-alive (§3.8.4)
  * and the end of TIME-WAIT (§3.6.1).
  *
- * Retransmission is go-back-N from SND.UNA for now: loss recovery proper
- * (fast retransmit, SACK, congestion control) comes with a later issue.
+ * After a timeout, retransmission is go-back-N from SND.UNA, skipping what
+ * the peer SACKed, in slow start from the loss window (tcp_sack.c); fast
+ * retransmit and recovery live in tcp_sack.c too.
  */
 #include <errno.h>
 
@@ -90,6 +91,10 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 		/* (5.4) retransmit, from the earliest unacknowledged. */
 		TP_RTO(c, c->raddr, c->rport, c->snd_una, c->snd_max,
 		       c->rto_ns, c->retries);
+		if (TCPS_HAVE_ESTABLISHED(c->state))
+			tcp_recovery_rto(core, c); /* the loss window */
+		else
+			c->rec |= REC_SYN_LOST;
 		c->snd_nxt = c->snd_una;
 	}
 	c->rto_at = core->now + c->rto_ns;

@@ -55,6 +55,8 @@ struct tcp_opts {
 	uint8_t wscale; /* clamped to TCP_MAX_WSCALE */
 	uint32_t tsval;
 	uint32_t tsecr;
+	uint8_t nsack; /* SACK blocks (RFC 2018 §3), as on the wire */
+	uint32_t sack[4][2];
 };
 
 /* A parsed segment; ports and numbers in host order. */

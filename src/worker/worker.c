@@ -15,6 +15,7 @@
 #include <urcu.h>
 
 #include "core/core.h"
+#include "tcp/tcp_cc.h"
 #include "stack/stack.h"
 
 uint64_t clock_now_ns(void)
@@ -134,6 +135,8 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 		.rto_min_ns = tc->rto_min_ms * 1000000ull,
 		.rto_max_ns = tc->rto_max_ms * 1000000ull,
 		.max_retries = tc->max_retries,
+		/* tundra_cc and tcp_cc_algo number the algorithms alike. */
+		.cc_algo = tc->cc == TUNDRA_CC_RENO ? TCP_CC_RENO : TCP_CC_CUBIC,
 		.delack_ns = tc->delack_ms * 1000000ull,
 		.worker_id = id,
 		.nworkers = tc->workers,

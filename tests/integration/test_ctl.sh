@@ -229,7 +229,7 @@ if awk -v want="$HOLD_CONNS" '
 		n++
 		if ($2 != "10.0.0.2:7" || $3 !~ /^10\.0\.0\.1:[0-9]+$/ || $4 != "ESTABLISHED") bad++
 		if (seen[$3]++) bad++
-		if ($0 !~ / worker=[01] snd_una=[0-9]+ snd_nxt=[0-9]+ snd_wnd=[0-9]+ rcv_nxt=[0-9]+ rcv_wnd=[0-9]+ srtt_ms=[0-9.]+ rttvar_ms=[0-9.]+ rto_ms=[0-9.]+ retransmits=0 bytes_acked=[0-9]+ bytes_received=1 sndbuf=0\/[0-9]+ rcvbuf=0\/[0-9]+ mss=[0-9]+ cwnd=n\/a ssthresh=n\/a$/) { bad++; print "bad: " $0 }
+		if ($0 !~ / worker=[01] snd_una=[0-9]+ snd_nxt=[0-9]+ snd_wnd=[0-9]+ rcv_nxt=[0-9]+ rcv_wnd=[0-9]+ srtt_ms=[0-9.]+ rttvar_ms=[0-9.]+ rto_ms=[0-9.]+ retransmits=0 bytes_acked=[0-9]+ bytes_received=1 sndbuf=0\/[0-9]+ rcvbuf=0\/[0-9]+ mss=[0-9]+ cc=cubic cwnd=[1-9][0-9]* ssthresh=[0-9]+ recovery=0 retrans_bytes=0$/) { bad++; print "bad: " $0 }
 	}
 	END { exit !(n == want && bad == 0) }' "$LOG/conns.out" >"$LOG/conns.check"; then
 	t_pass "conns: 4-tuples, state and fields right"
@@ -251,7 +251,7 @@ for c in d['conns']:
     assert c['state'] == 'ESTABLISHED' and c['laddr'] == '10.0.0.2' and c['lport'] == 7
     assert c['raddr'] == '10.0.0.1' and c['local'] == '10.0.0.2:7'
     assert c['remote'] == '10.0.0.1:%d' % c['rport']
-    assert c['cwnd'] is None and c['rto_ms'] > 0 and c['bytes_received'] == 1
+    assert c['cc'] == 'cubic' and c['cwnd'] >= 2 * c['mss'] - 24 and c['in_recovery'] is False and c['retrans_bytes'] == 0 and c['rto_ms'] > 0 and c['bytes_received'] == 1
     for k in ('snd_una', 'snd_nxt', 'snd_wnd', 'rcv_nxt', 'rcv_wnd', 'srtt_ms',
               'rttvar_ms', 'retransmits', 'bytes_acked', 'sndbuf_used',
               'sndbuf_cap', 'rcvbuf_used', 'rcvbuf_cap', 'worker'):

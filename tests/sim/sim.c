@@ -242,6 +242,20 @@ static void push_pkt(struct sim *s, int dir, uint8_t *buf, uint32_t len,
 	heap_push(s, p);
 }
 
+/* The TCP payload bytes of an IPv4 datagram (0 if not TCP). */
+static uint32_t tcp_payload(const uint8_t *buf, uint32_t len)
+{
+	uint32_t ihl, doff;
+
+	if (len < 20 || buf[9] != 6)
+		return 0;
+	ihl = (buf[0] & 15u) * 4;
+	if (len < ihl + 20)
+		return 0;
+	doff = (uint32_t)(buf[ihl + 12] >> 4) * 4;
+	return len > ihl + doff ? len - ihl - doff : 0;
+}
+
 /* A datagram of len bytes (buf: ours now) enters direction dir. */
 static void link_send(struct sim *s, int dir, uint8_t *buf, uint32_t len)
 {
@@ -254,8 +268,23 @@ static void link_send(struct sim *s, int dir, uint8_t *buf, uint32_t len)
 
 	fate[0] = 0;
 	st->sent++;
+	if (st->burst_until <= t && lp->burst_ppm &&
+	    sim_chance(&s->rng, lp->burst_ppm)) {
+		st->burst_until =
+			t + sim_range(&s->rng, SIM_MS,
+				      lp->burst_ns > SIM_MS ? lp->burst_ns
+							    : SIM_MS);
+		st->bursts++;
+	}
+	if (st->burst_until > t) {
+		st->lost++;
+		st->lost_payload += tcp_payload(buf, len);
+		snprintf(fate, sizeof(fate), "LOST (burst)");
+		goto drop;
+	}
 	if (sim_chance(&s->rng, lp->loss_ppm)) {
 		st->lost++;
+		st->lost_payload += tcp_payload(buf, len);
 		snprintf(fate, sizeof(fate), "LOST");
 		goto drop;
 	}
@@ -267,6 +296,7 @@ static void link_send(struct sim *s, int dir, uint8_t *buf, uint32_t len)
 		uint64_t backlog = (start - t) * lp->bw_bps / 8 / SIM_SEC;
 		if (backlog && backlog + len > lp->qlimit) {
 			st->qdrops++;
+			st->lost_payload += tcp_payload(buf, len);
 			snprintf(fate, sizeof(fate), "QDROP (backlog %" PRIu64
 				 ")", backlog);
 			goto drop;
@@ -930,6 +960,11 @@ void sim_link_describe(const struct sim *s, char *buf, size_t len)
 					      "%.2fMbit/s q %uB",
 					      (double)l->bw_bps / 1e6,
 					      l->qlimit);
+		if (l->burst_ppm && n < len)
+			n += (size_t)snprintf(buf + n, len - n,
+					      " outages %.2f%% of 1..%.0fms",
+					      l->burst_ppm / 1e4,
+					      (double)l->burst_ns / 1e6);
 	}
 }
 

@@ -92,10 +92,19 @@ struct sim_link_params {
 	 * GRO/GSO path hands it over, instead of cut at its gso_size as the
 	 * kernel's GSO cuts what tundra writes. */
 	bool gso_whole;
+	/* Burst loss (a two-state Gilbert-like model): with this
+	 * probability a datagram starts an outage that loses it and every
+	 * datagram for a time uniform in [1 ms, burst_ns]. Timed, not
+	 * counted, so a slow sender is not starved for minutes. */
+	uint32_t burst_ppm;
+	uint64_t burst_ns;
 };
 
 struct sim_link_stats {
 	uint64_t sent, lost, dups, reordered, corrupted, qdrops, delivered;
+	uint64_t bursts;       /* burst-loss episodes (lost counts each) */
+	uint64_t lost_payload; /* TCP payload bytes lost or tail-dropped */
+	uint64_t burst_until;  /* the outage lasts until then */
 	uint64_t corrupt_dropped; /* corrupted ones the receiver dropped */
 	uint64_t zero_windows;    /* segments advertising a zero window */
 	uint64_t rsts, fins, syns, data_segs;

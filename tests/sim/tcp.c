@@ -32,7 +32,7 @@
 #define MiB ((uint64_t)1024 * 1024)
 #define LISTEN_PORT 5000
 #define UNBOUNDED ((uint64_t)1 << 50)
-#define STALL_MAX (300 * SIM_SEC)
+#define STALL_MAX (1500 * SIM_SEC)
 #ifdef TUNDRA_SANITIZE
 #define DEFAULT_SEEDS 100 /* sanitizers make a run 3-8 times slower */
 #else
@@ -415,6 +415,10 @@ struct scenario {
 	void (*setup)(struct run *r, struct sim_rng *g);
 	bool clean;  /* the clean-link baseline */
 	bool simopen;
+	/* Loss-recovery scenarios: their own link, and a bound on what
+	 * the sender retransmits (see check_rexmit). */
+	void (*link)(struct sim_rng *g, struct sim_link_params *l);
+	unsigned reorder_pct; /* retransmissions allowed for reordering */
 };
 
 /* Both endpoints: send tx bytes each way (A: a, B: b). */
@@ -523,25 +527,117 @@ static void sc_simopen(struct run *r, struct sim_rng *g)
 	r->ep[1].close_mode = CL_AFTER_TX_EOF;
 }
 
+/* ---- loss recovery (issue: loss recovery and congestion control) ---- */
+
+/* A bulk transfer of a few MiB over buffers big enough for a window of
+ * many segments, so loss recovery (not RTO) is what gets it through. */
+static void sc_loss_bulk(struct run *r, struct sim_rng *g)
+{
+	for (int i = 0; i < 2; i++) {
+		if (r->cfg[i].sndbuf < 64 * KiB)
+			r->cfg[i].sndbuf = (uint32_t)(64 * KiB);
+		if (r->cfg[i].rcvbuf < 64 * KiB)
+			r->cfg[i].rcvbuf = (uint32_t)(64 * KiB);
+		if (r->cfg[i].mtu < 1280)
+			r->cfg[i].mtu = 1500;
+	}
+	streams(r, sim_range(g, 2 * MiB, 4 * MiB), 0);
+	r->ep[0].close_mode = CL_AFTER_TX;
+	r->ep[1].close_mode = CL_AFTER_TX_EOF;
+}
+
+/* The same at 20 % loss, 1 MiB: each segment needs 1.25 tries on
+ * average, and timeouts are frequent. */
+static void sc_loss_bulk_small(struct run *r, struct sim_rng *g)
+{
+	sc_loss_bulk(r, g);
+	streams(r, sim_range(g, 512 * KiB, 1 * MiB), 0);
+}
+
+static void base_link(struct sim_rng *g, struct sim_link_params *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->delay_ns = sim_range(g, 1 * SIM_MS, 50 * SIM_MS);
+}
+
+static void link_loss1(struct sim_rng *g, struct sim_link_params *l)
+{
+	base_link(g, l);
+	l->loss_ppm = 10000;
+}
+
+static void link_loss5(struct sim_rng *g, struct sim_link_params *l)
+{
+	base_link(g, l);
+	l->loss_ppm = 50000;
+}
+
+static void link_loss20(struct sim_rng *g, struct sim_link_params *l)
+{
+	base_link(g, l);
+	l->loss_ppm = 200000;
+}
+
+static void link_burst(struct sim_rng *g, struct sim_link_params *l)
+{
+	base_link(g, l);
+	l->loss_ppm = 2000;
+	l->burst_ppm = (uint32_t)sim_range(g, 1000, 5000);
+	l->burst_ns = sim_range(g, 2 * SIM_MS, 30 * SIM_MS);
+}
+
+static void link_reorder(struct sim_rng *g, struct sim_link_params *l)
+{
+	base_link(g, l);
+	l->loss_ppm = 5000;
+	l->reorder_ppm = (uint32_t)sim_range(g, 50000, 300000);
+	l->reorder_ns = sim_range(g, 1 * SIM_MS, 3 * l->delay_ns);
+}
+
+static void link_dupjitter(struct sim_rng *g, struct sim_link_params *l)
+{
+	base_link(g, l);
+	l->loss_ppm = 10000;
+	l->dup_ppm = (uint32_t)sim_range(g, 10000, 100000);
+	l->jitter_ns = sim_range(g, 1 * SIM_MS, 10 * SIM_MS);
+}
+
+/* Spurious retransmissions allowed where the link reorders, in percent
+ * of the transfer (see check_rexmit). */
+#define REORDER_PCT 10
+
 static const struct scenario scenarios[] = {
 	{"clean", "A->B bulk over a clean link: no loss, so no retransmission "
-		  "and no drop", sc_bulk_ab, true, false},
+		  "and no drop", sc_bulk_ab, true, false, NULL, 0},
 	{"handshake", "connect, accept, close, close", sc_handshake, false,
-	 false},
+	 false, NULL, 0},
 	{"simopen", "simultaneous open (both connect, crossed SYNs)",
-	 sc_simopen, false, true},
-	{"bulk_ab", "bulk A->B, A closes first", sc_bulk_ab, false, false},
+	 sc_simopen, false, true, NULL, 0},
+	{"bulk_ab", "bulk A->B, A closes first", sc_bulk_ab, false, false, NULL, 0},
 	{"bulk_ba", "bulk B->A (the accepting side sends), B closes first",
-	 sc_bulk_ba, false, false},
-	{"bidir", "bulk both ways at once", sc_bidir, false, false},
+	 sc_bulk_ba, false, false, NULL, 0},
+	{"bidir", "bulk both ways at once", sc_bidir, false, false, NULL, 0},
 	{"halfclose", "A sends and closes; B sends after A's FIN, then "
-		      "closes", sc_halfclose, false, false},
+		      "closes", sc_halfclose, false, false, NULL, 0},
 	{"simclose", "both close at the same instant (crossed FINs)",
-	 sc_simclose, false, false},
+	 sc_simclose, false, false, NULL, 0},
 	{"zerowin", "B stops reading (zero window), then resumes",
-	 sc_zerowin, false, false},
+	 sc_zerowin, false, false, NULL, 0},
 	{"rst", "both stream; one aborts, the other must see ECONNRESET",
-	 sc_rst, false, false},
+	 sc_rst, false, false, NULL, 0},
+	{"loss1", "bulk A->B, 1% random loss both ways", sc_loss_bulk, false,
+	 false, link_loss1, 0},
+	{"loss5", "bulk A->B, 5% random loss both ways", sc_loss_bulk, false,
+	 false, link_loss5, 0},
+	{"loss20", "bulk A->B, 20% random loss both ways", sc_loss_bulk_small,
+	 false, false, link_loss20, 0},
+	{"burst", "bulk A->B, outages of up to 2-30 ms losing everything",
+	 sc_loss_bulk, false, false, link_burst, 0},
+	{"reorder", "bulk A->B, 5-30% of datagrams late by up to 3 delays, "
+		    "0.5% loss", sc_loss_bulk, false, false, link_reorder,
+	 REORDER_PCT},
+	{"dupjitter", "bulk A->B, 1-10% duplicated, 1-10 ms jitter, 1% loss",
+	 sc_loss_bulk, false, false, link_dupjitter, REORDER_PCT},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -700,9 +796,17 @@ static void describe_run(struct run *r, FILE *f)
 			i ? "B>A" : "A>B", l->sent, l->lost, l->dups,
 			l->reordered, l->corrupted, l->qdrops, l->delivered,
 			l->zero_windows, l->rsts, l->tso_segs);
+		if (l->bursts)
+			fprintf(f, " (%" PRIu64 " bursts)", l->bursts);
+		fprintf(f, " lost payload %" PRIu64, l->lost_payload);
 		if (cs)
-			fprintf(f, "; %c retransmits %" PRIu64, 'A' + i,
-				cs->retransmits);
+			fprintf(f,
+				"; %c retransmits %" PRIu64 " (%" PRIu64
+				" bytes) recoveries %" PRIu64
+				" timeouts %" PRIu64 " undos %" PRIu64,
+				'A' + i, cs->retransmits, cs->retrans_bytes,
+				cs->fast_recoveries, cs->rto_timeouts,
+				cs->undos);
 		fputc('\n', f);
 	}
 	for (int i = 0; i < 2; i++) {
@@ -719,6 +823,53 @@ static void describe_run(struct run *r, FILE *f)
 		sim_conns_describe(&r->sim, i, b, sizeof(b));
 		fputs(b, f);
 	}
+}
+
+/* The worst retransmitted/lost ratio of the scenario's seeds so far
+ * (among seeds that lost at least 16 segments), and the worst share of
+ * the transfer sent again beyond twice what was lost. */
+static double worst_ratio, worst_excess;
+static uint64_t worst_seed, worst_excess_seed;
+
+/*
+ * Loss recovery is efficient: the bytes A sent again stay within a small
+ * multiple of the payload the link lost on the way to B, plus a few
+ * segments (a timeout resends what was in flight, a lost ACK can make a
+ * segment look lost) — plus, where the scenario reorders, a share of the
+ * transfer: a segment late by more than the reordering threshold is
+ * indistinguishable from a lost one until it arrives.
+ */
+#define REXMIT_FACTOR 2
+#define REXMIT_SLACK (16 * 1500)
+static void check_rexmit(struct run *r)
+{
+	const struct core_stats *cs = core_stats(r->sim.node[0].core);
+	uint64_t lost = r->sim.ls[0].lost_payload;
+	uint64_t total = r->ep[0].tx_total;
+	uint64_t allow = REXMIT_FACTOR * lost + REXMIT_SLACK +
+			 total * r->sc->reorder_pct / 100;
+	double ratio = (double)cs->retrans_bytes / (double)(lost ? lost : 1);
+	double excess = cs->retrans_bytes > REXMIT_FACTOR * lost
+				? (double)(cs->retrans_bytes -
+					   REXMIT_FACTOR * lost) /
+					  (double)total
+				: 0;
+
+	if (lost >= 16 * 1500 && ratio > worst_ratio) {
+		worst_ratio = ratio;
+		worst_seed = r->seed;
+	}
+	if (excess > worst_excess) {
+		worst_excess = excess;
+		worst_excess_seed = r->seed;
+	}
+	if (cs->retrans_bytes > allow)
+		sim_fail(&r->sim,
+			 "A retransmitted %" PRIu64 " bytes for %" PRIu64
+			 " payload bytes lost of %" PRIu64
+			 " (more than %d x + %d + %u%%)",
+			 cs->retrans_bytes, lost, total, REXMIT_FACTOR,
+			 REXMIT_SLACK, r->sc->reorder_pct);
 }
 
 static void final_checks(struct run *r)
@@ -803,6 +954,8 @@ static void final_checks(struct run *r)
 	}
 	if (!s->failed && r->ep[1].stall_ns && !s->ls[1].zero_windows)
 		sim_fail(s, "B stalled but never advertised a zero window");
+	if (!s->failed && r->sc->link)
+		check_rexmit(r);
 }
 
 struct result {
@@ -841,6 +994,10 @@ static struct result run_one(const struct scenario *sc, uint64_t seed,
 	} else {
 		gen_link(&g, &r->opts.link[0], sc->clean);
 		gen_link(&g, &r->opts.link[1], sc->clean);
+	}
+	if (sc->link) {
+		sc->link(&g, &r->opts.link[0]);
+		r->opts.link[1] = r->opts.link[0];
 	}
 	r->opts.defer_tx = sim_chance(&g, 500000);
 	r->opts.ndesc = (unsigned)PICK(&g, 256, 256, 64, 8, 2);
@@ -1041,6 +1198,7 @@ int main(int argc, char **argv)
 		if (strcmp(only, "all") && strcmp(only, sc->name))
 			continue;
 		found = true;
+		worst_ratio = worst_excess = 0;
 		for (uint64_t sd = have_one ? one : first;
 		     have_one ? sd == one : sd < first + nseeds; sd++) {
 			struct result res = run_one(sc, sd, have_one);
@@ -1068,6 +1226,12 @@ int main(int argc, char **argv)
 		       " datagrams  wall %.2f s\n",
 		       sc->name, n, fails, (double)vt / 1e9,
 		       (double)vt_max / 1e9, worst, pkts, wall() - t1);
+		if (sc->link)
+			printf("%-10s retransmitted/lost payload: worst %.2f "
+			       "(seed %" PRIu64 "); beyond 2 x lost: worst "
+			       "%.1f%% of the transfer (seed %" PRIu64 ")\n",
+			       sc->name, worst_ratio, worst_seed,
+			       100 * worst_excess, worst_excess_seed);
 		total_fail += fails;
 	}
 	if (!found) {

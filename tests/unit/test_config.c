@@ -146,7 +146,7 @@ Test(config, every_key_applied)
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 29);
+	cr_assert_eq(config_nknobs, 30);
 }
 
 Test(config, other_values)
@@ -165,6 +165,15 @@ Test(config, other_values)
 	cr_assert_eq(c.cfg.log_level, 0);
 	cr_assert_str_eq(c.cfg.ctl_path, "@mine");
 	cr_assert_null(c.cfg.pcap_path);
+	cr_assert_eq(c.cfg.cc, TUNDRA_CC_CUBIC, "the default");
+}
+
+Test(config, congestion_control)
+{
+	cr_assert_eq(load("[tcp]\ncc = reno\n"), 0, "%s", err);
+	cr_assert_eq(c.cfg.cc, TUNDRA_CC_RENO);
+	cr_assert_eq(load("[tcp]\ncc = cubic\n"), 0, "%s", err);
+	cr_assert_eq(c.cfg.cc, TUNDRA_CC_CUBIC);
 }
 
 /* Each knob's documented default, applied, gives what the defaults set. */
@@ -233,6 +242,8 @@ Test(config, bad_values)
 	expect_err("[threads]\npoll_mode = fast\n",
 		   "2: [threads] poll_mode = 'fast': expected one of "
 		   "adaptive|busy|blocking");
+	expect_err("[tcp]\ncc = bbr\n",
+		   "2: [tcp] cc = 'bbr': expected one of cubic|reno");
 	expect_err("[log]\nlevel = trace\n",
 		   "2: [log] level = 'trace': expected one of "
 		   "error|warn|info|debug");

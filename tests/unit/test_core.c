@@ -898,13 +898,22 @@ CORE_TEST(rto_go_back_n_and_ack_restarts)
 	advance(1);
 	p.ack = start + 1460;
 	n = take_data(&p, b, sizeof(b), 1460, NULL);
-	/* The 1080-byte tail is short, but a retransmission: Nagle must not
-	 * hold it (nagle_does_not_hold_a_retransmission). */
-	cr_assert_eq(n, 2540, "go-back-N from SND.UNA resent %zu", n);
-	cr_assert(memcmp(b, d + 1460, 2540) == 0);
-	cr_assert_eq(ST()->retransmits, 2);
+	/* RFC 5681 §3.1: after a timeout cwnd is the loss window, one
+	 * segment: go-back-N from SND.UNA starts with one. */
+	cr_assert_eq(n, 1460, "go-back-N from SND.UNA resent %zu", n);
+	cr_assert(memcmp(b, d + 1460, 1460) == 0);
+	cr_assert_eq(ST()->retransmits, 1);
+	cr_assert_eq(ST()->rto_timeouts, 1);
 	/* Backed off: the next expiry is 400 ms away. */
 	cr_assert_eq(core_next_deadline(H->core), H->now + 400 * MS);
+	H->now += 10 * MS;
+	peer_send(&p, TCP_ACK, NULL, 0);
+	/* Slow start: the 1080-byte tail is short, but a retransmission:
+	 * Nagle must not hold it (nagle_does_not_hold_a_retransmission). */
+	n = take_data(&p, b, sizeof(b), 1460, NULL);
+	cr_assert_eq(n, 1080, "the rest of go-back-N: %zu", n);
+	cr_assert(memcmp(b, d + 2920, 1080) == 0);
+	cr_assert_eq(ST()->retransmits, 2);
 	H->now += 10 * MS;
 	peer_send(&p, TCP_ACK, NULL, 0);
 	expect_quiet();
@@ -1027,24 +1036,26 @@ CORE_TEST(acked_bytes_stay_pinned_until_tx_done)
 	H->defer = true;
 	peer_send(&p, TCP_ACK, NULL, 0);
 	n = take_data(&p, b, sizeof(b), 1460, NULL);
-	cr_assert_eq(n, 65536, "a 64 KiB buffer into a big window: %zu", n);
+	/* RFC 6928: the initial window, 10 segments. */
+	cr_assert_eq(n, 14600, "IW into a big window: %zu", n);
 	check_source(b, n, 0);
-	cr_assert_eq(H->nheld, 45);
+	cr_assert_eq(H->nheld, 10);
 
 	/* The peer acks it all while the transmitter still holds it: the
 	 * app must not be able to overwrite those bytes. */
 	H->now += MS;
 	peer_send(&p, TCP_ACK, NULL, 0);
 	expect_quiet();
-	complete_held(10); /* one in the middle comes back */
+	complete_held(5); /* one in the middle comes back */
 	flush();
 	expect_quiet();
 	complete_all(); /* each checks its payload did not change */
 	cr_assert(core_pending(H->core));
 	flush();
 	size_t m = take_data(&p, b, sizeof(b), 1460, NULL);
-	cr_assert_eq(m, 65536, "after tx_done the buffer refills: %zu", m);
-	check_source(b, m, 65536);
+	/* Slow start: the window grew by 2 SMSS (RFC 3465, L = 2). */
+	cr_assert_eq(m, 14600 + 2920, "after tx_done, slow start: %zu", m);
+	check_source(b, m, 14600);
 }
 
 CORE_TEST(conn_closed_while_descriptors_out)
@@ -1055,8 +1066,8 @@ CORE_TEST(conn_closed_while_descriptors_out)
 	peer_syn(&p, 40062, 19, 0x16000, 1460, 7, 65535);
 	H->defer = true;
 	peer_send(&p, TCP_ACK, NULL, 0);
-	cr_assert_eq(take_data(&p, b, sizeof(b), 1460, NULL), 65536);
-	/* Reset by the peer while 45 descriptors point into its buffer. */
+	cr_assert_eq(take_data(&p, b, sizeof(b), 1460, NULL), 14600);
+	/* Reset by the peer while 10 descriptors point into its buffer. */
 	raw_in(p.sport, p.dport, p.nxt, 0, TCP_RST, 0, NULL, 0, NULL, 0);
 	flush();
 	expect_quiet();
@@ -1525,68 +1536,76 @@ CORE_TEST(reass_overlapping_and_duplicate_segments)
 	cr_assert_null(conn_of(&p)->ooo);
 }
 
-/* TCP_OOO_MAX = 8 ranges: a segment that needs a 9th is dropped (and
+/* TCP_OOO_MAX ranges: a segment that needs one more is dropped (and
  * counted), still answered with a duplicate ACK; delivery must stop at
  * its hole even though its bytes were once written into the buffer, and
- * its retransmission completes the stream. */
-CORE_TEST(reass_ninth_range_is_dropped)
+ * its retransmission completes the stream. Chunks of 100 bytes: the even
+ * ones from 2 to 2M + 2 are held except X = M + 2 (M = TCP_OOO_MAX),
+ * which comes as the extra range. */
+CORE_TEST(reass_range_past_the_limit_is_dropped)
 {
-	const struct syn_cfg sc = {.mss = 1460, .ws = -1, .wnd = 65535,
+	enum { M = TCP_OOO_MAX, X = M + 2, N = 2 * M + 3 };
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
 				   .sack = true};
 	struct peer p;
-	uint8_t d[1900];
+	static uint8_t d[N * 100];
 	uint32_t blk[4][2];
-	const unsigned held[] = {2, 4, 6, 8, 12, 14, 16, 18};
 
+	cr_assert_eq(X % 2, 0);
 	fill_random(d, sizeof(d), 64);
 	peer_connect_cfg(&p, 41002, TAPP_PORT, 0xfffffe00, &sc);
 	uint32_t b = p.nxt;
 
-	for (unsigned i = 0; i < ARRAY_SIZE(held); i++) {
-		peer_piece(&p, b, d, held[i] * 100, 100);
+	for (unsigned c = 2; c <= 2 * M + 2; c += 2) {
+		if (c == X)
+			continue;
+		peer_piece(&p, b, d, c * 100, 100);
 		expect_seg(TCP_ACK, p.ack, b, 0);
 	}
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 0);
-	cr_assert_eq(conn_of(&p)->ooo->n, 8);
+	cr_assert_eq(conn_of(&p)->ooo->n, M);
 
-	peer_piece(&p, b, d, 1000, 100); /* chunk 10: a 9th range */
+	peer_piece(&p, b, d, X * 100, 100); /* one range too many */
 	struct pkt *k = expect_seg(TCP_ACK, p.ack, b, 0);
 	expect_quiet();
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 1);
 	cr_assert_eq(sack_of(k, blk), 4);
 	for (int i = 0; i < 4; i++)
-		cr_assert(!(seq_leq(blk[i][0], b + 1000) &&
-			    seq_geq(blk[i][1], b + 1100)),
+		cr_assert(!(seq_leq(blk[i][0], b + X * 100) &&
+			    seq_geq(blk[i][1], b + X * 100 + 100)),
 			  "SACK block [%u, %u) reports dropped data",
 			  blk[i][0] - b, blk[i][1] - b);
 
-	/* Growing a range needs no new one. */
+	/* Growing a range needs no new one; the newest ranges follow. */
 	peer_piece(&p, b, d, 300, 100);
 	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 4, {b + 200, b + 500},
-		    {b + 1800, b + 1900}, {b + 1600, b + 1700},
-		    {b + 1400, b + 1500});
+		    {b + (2 * M + 2) * 100, b + (2 * M + 3) * 100},
+		    {b + 2 * M * 100, b + (2 * M + 1) * 100},
+		    {b + (2 * M - 2) * 100, b + (2 * M - 1) * 100});
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 1);
 	/* Fill up to the dropped chunk: delivery stops right before it. */
-	const unsigned fill[] = {0, 1, 5, 7, 9};
-	for (unsigned i = 0; i < ARRAY_SIZE(fill); i++) {
-		peer_piece(&p, b, d, fill[i] * 100, 100);
-		skip_output();
+	for (unsigned c = 0; c < X; c++) {
+		if (c == 0 || c == 1 || (c % 2 && c >= 5)) {
+			peer_piece(&p, b, d, c * 100, 100);
+			skip_output();
+		}
 	}
-	cr_assert_eq(H->t.rxlen, 1000, "delivered %zu, the hole is at 1000",
-		     H->t.rxlen);
-	peer_raw(&p, b + 2000, TCP_ACK, NULL, 0); /* a bare ACK: no change */
+	cr_assert_eq(H->t.rxlen, X * 100, "delivered %zu, the hole is at %u",
+		     H->t.rxlen, X * 100);
+	peer_raw(&p, b + N * 100 + 100, TCP_ACK, NULL, 0); /* no change */
 	flush();
-	cr_assert_eq(H->t.rxlen, 1000);
+	cr_assert_eq(H->t.rxlen, X * 100);
 	skip_output();
 	/* The retransmission of the dropped chunk, then the other holes. */
-	const unsigned rest[] = {10, 11, 13, 15, 17};
-	for (unsigned i = 0; i < ARRAY_SIZE(rest); i++) {
-		peer_piece(&p, b, d, rest[i] * 100, 100);
-		skip_output();
+	for (unsigned c = X; c < N; c++) {
+		if (c == X || c == X + 1 || c % 2) {
+			peer_piece(&p, b, d, c * 100, 100);
+			skip_output();
+		}
 	}
-	p.nxt = b + 1900;
-	cr_assert_eq(H->t.rxlen, 1900);
-	cr_assert(memcmp(H->t.rx, d, 1900) == 0);
+	p.nxt = b + N * 100;
+	cr_assert_eq(H->t.rxlen, N * 100);
+	cr_assert(memcmp(H->t.rx, d, N * 100) == 0);
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 1);
 	cr_assert_null(conn_of(&p)->ooo);
 }
@@ -1801,8 +1820,9 @@ CORE_TEST(timestamps_negotiated_on_every_segment)
 	H->now += 3 * MS;
 	peer_send(&p, TCP_ACK, NULL, 0);
 	uint32_t echo = peer_tsval(&p);
-	/* The source app fills the window: every segment has NOP NOP TS,
-	 * TSecr = TS.Recent, and carries MSS - 12 = 1448 bytes. */
+	/* The source app fills the initial window (10 segments, RFC
+	 * 6928): every segment has NOP NOP TS, TSecr = TS.Recent, and
+	 * carries MSS - 12 = 1448 bytes. */
 	unsigned ns = 0;
 	size_t total = 0;
 	while ((k = next_pkt())) {
@@ -1816,13 +1836,12 @@ CORE_TEST(timestamps_negotiated_on_every_segment)
 		cr_assert_leq(k->seg.len, 1448);
 		memcpy(b + total, k->seg.data, k->seg.len);
 		total += k->seg.len;
-		if (total < 65536)
-			cr_assert_eq(k->seg.len, 1448, "segment %u: %u bytes",
-				     ns, k->seg.len);
+		cr_assert_eq(k->seg.len, 1448, "segment %u: %u bytes", ns,
+			     k->seg.len);
 		ns++;
 	}
-	cr_assert_eq(total, 65536);
-	cr_assert_eq(ns, 46);
+	cr_assert_eq(total, 14480);
+	cr_assert_eq(ns, 10);
 	check_source(b, total, 0);
 	p.ack += (uint32_t)total;
 	/* 250 ms later our clock (ms) has moved by 250. */
@@ -1849,13 +1868,11 @@ CORE_TEST(timestamps_not_negotiated)
 	while ((k = next_pkt())) {
 		cr_assert(!k->seg.opts.has_ts);
 		cr_assert_eq(k->seg.hdr_len, 20);
-		cr_assert_leq(k->seg.len, 1460);
-		if (n + k->seg.len < 65536)
-			cr_assert_eq(k->seg.len, 1460);
+		cr_assert_eq(k->seg.len, 1460);
 		memcpy(b + n, k->seg.data, k->seg.len);
 		n += k->seg.len;
 	}
-	cr_assert_eq(n, 65536);
+	cr_assert_eq(n, 14600, "the initial window: %zu", n);
 	check_source(b, n, 0);
 }
 

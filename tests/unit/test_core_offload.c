@@ -52,23 +52,92 @@ static struct pkt *expect_data(struct peer *p, uint32_t len, uint16_t gso,
 	return k;
 }
 
-CORE_TEST(tso_sends_one_super_segment_per_64k)
+/*
+ * Take every data segment sent since the last look (all in order at
+ * p->ack), checking what TSO promises whatever the congestion window
+ * allowed: a descriptor longer than one MSS is a super-segment cut at mss
+ * (gso_size), no longer than TSO_MAX, and a whole number of MSS unless it
+ * ends the data queued so far (PSH: its last piece may then be short); a
+ * checksum left to the device on every one. The payload is checked
+ * against the source pattern from *off on. Returns the longest
+ * descriptor seen; counts super-segments in *nsuper.
+ */
+static uint32_t take_tso(struct peer *p, uint32_t mss, uint64_t *off,
+			 unsigned *nsuper)
+{
+	struct pkt *k;
+	uint32_t longest = 0;
+
+	while ((k = next_pkt())) {
+		cr_assert(k->tcp);
+		cr_assert_eq(k->seg.seq, p->ack, "seq %u, want %u", k->seg.seq,
+			     p->ack);
+		cr_assert(k->csum_partial,
+			  "TCP checksum not left to the device");
+		if (k->seg.len > mss) {
+			cr_assert_eq(k->gso_size, mss, "gso_size %u, want %u",
+				     k->gso_size, mss);
+			cr_assert_leq(k->seg.len, TSO_MAX(mss));
+			cr_assert(k->seg.len % mss == 0 ||
+					  (k->seg.flags & TCP_PSH),
+				  "a %u-byte super-segment that does not end "
+				  "the data is not a whole number of MSS",
+				  k->seg.len);
+			(*nsuper)++;
+		} else {
+			cr_assert_eq(k->gso_size, 0);
+		}
+		check_source(k->seg.data, k->seg.len, *off);
+		*off += k->seg.len;
+		p->ack += k->seg.len;
+		longest = k->seg.len > longest ? k->seg.len : longest;
+	}
+	return longest;
+}
+
+/* Source data acked round after round (one ACK per flight, as Linux
+ * acknowledges a super-segment it receives whole) until a descriptor of
+ * the largest size mss allows went out. */
+static void tso_grows_to_max(struct peer *p, uint32_t mss)
+{
+	uint64_t off = 0;
+	unsigned nsuper = 0, round;
+	uint32_t longest = 0;
+
+	for (round = 0; round < 200 && longest < TSO_MAX(mss); round++) {
+		uint32_t l = take_tso(p, mss, &off, &nsuper);
+
+		longest = l > longest ? l : longest;
+		H->now += 1 * MS;
+		peer_send(p, TCP_ACK, NULL, 0);
+	}
+	cr_assert_eq(longest, TSO_MAX(mss),
+		     "after %u rounds the longest descriptor is %u, not %u",
+		     round, longest, TSO_MAX(mss));
+	cr_assert_gt(nsuper, 1);
+	cr_assert_eq(ST()->retransmits, 0);
+}
+
+CORE_TEST(tso_super_segments_grow_to_64k)
 {
 	struct peer p;
-	static uint8_t b[65536];
-	uint32_t big = TSO_MAX(1460);
+	struct pkt *k;
 
 	offload_core(64 * 1024);
-	/* A scaled window of 8 MB: only the 64 KB send buffer limits. */
+	/* A scaled window of 8 MB: only the congestion window and the
+	 * 64 KB send buffer limit. */
 	peer_syn(&p, 41001, 19, 0x1000, 1460, 7, 65535);
 	peer_send(&p, TCP_ACK, NULL, 0);
-	/* 44 segments' worth in one descriptor, cut at 1460 by the
-	 * device; the rest (all the data left) in a second. */
-	expect_data(&p, big, 1460, b);
-	expect_data(&p, 65536 - big, 0, b + big);
+	/* The initial window (RFC 6928: 10 MSS here) goes as one
+	 * descriptor. */
+	k = expect_tcp();
+	cr_assert_gt(k->seg.len, 1460);
+	cr_assert_eq(k->seg.len % 1460, 0);
+	cr_assert_eq(k->gso_size, 1460);
 	expect_quiet();
-	check_source(b, sizeof(b), 0);
-	cr_assert_eq(ST()->pkts_out, 3, "SYN-ACK + 2 descriptors");
+	/* From there, as the window opens, up to 44 MSS per descriptor. */
+	H->rd--; /* take_tso checks it again */
+	tso_grows_to_max(&p, 1460);
 }
 
 CORE_TEST(tso_window_limit_ends_on_an_mss_boundary)
@@ -106,44 +175,53 @@ CORE_TEST(tso_small_segment_is_plain_with_partial_csum)
 CORE_TEST(tso_mss_follows_the_peer_and_timestamps)
 {
 	struct peer p;
-	const struct syn_cfg sc = {
-		.mss = 1000, .ws = 7, .wnd = 65535, .ts = true, .ts_base = 77
-	};
-	static uint8_t b[65536];
+	const struct syn_cfg sc = { .mss = 1000, .ws = 7, .wnd = 65535,
+				    .ts = true, .ts_base = 77 };
 
 	offload_core(64 * 1024);
 	peer_syn_cfg(&p, 41004, 19, 0x4000, &sc);
 	peer_send(&p, TCP_ACK, NULL, 0);
-	/* 12 bytes of timestamp option on every piece: 988 of payload. */
-	expect_data(&p, TSO_MAX(988), 988, b);
-	/* 328 bytes left: one plain segment. */
-	expect_data(&p, 65536 - TSO_MAX(988), 0, b + TSO_MAX(988));
-	expect_quiet();
-	check_source(b, sizeof(b), 0);
+	/* 12 bytes of timestamp option on every piece: 988 of payload,
+	 * and the device repeats the option on each. */
+	tso_grows_to_max(&p, 988);
 }
 
-CORE_TEST(tso_super_segment_is_retransmitted_whole)
+CORE_TEST(tso_retransmission_after_a_timeout)
 {
 	struct peer p;
-	static uint8_t b[65536];
-	uint32_t big = TSO_MAX(1460), start;
+	struct pkt *k;
+	uint32_t start;
+	uint64_t rexmits;
 
 	offload_core(64 * 1024);
 	peer_syn(&p, 41005, 19, 0x5000, 1460, 7, 65535);
 	peer_send(&p, TCP_ACK, NULL, 0);
 	start = p.ack;
-	expect_data(&p, big, 1460, NULL);
-	expect_data(&p, 65536 - big, 0, NULL);
+	k = expect_tcp();
+	cr_assert_gt(k->seg.len, 1460, "the initial window in one piece");
 	expect_quiet();
-	/* Nothing acked: at the RTO, go-back-N from SND.UNA sends the same
-	 * super-segment again (RFC 6298 (5.4)), then the rest. */
+	/* Nothing acked: at the RTO, go-back-N from SND.UNA (RFC 6298
+	 * (5.4)) within the loss window of one MSS (RFC 5681 §3.1). */
 	advance(200 * MS);
-	p.ack = start;
-	expect_data(&p, big, 1460, b);
-	expect_data(&p, 65536 - big, 0, b + big);
+	k = expect_tcp();
+	cr_assert_eq(k->seg.seq, start);
+	cr_assert_eq(k->seg.len, 1460);
+	cr_assert_eq(k->gso_size, 0);
+	check_source(k->seg.data, 1460, 0);
 	expect_quiet();
-	cr_assert_eq(ST()->retransmits, 2, "one per descriptor");
-	check_source(b, sizeof(b), 0);
+	rexmits = ST()->retransmits;
+	/* Acked: slow start lets more than one MSS go, and the rest of the
+	 * lost flight is resent as one super-segment. */
+	p.ack = start + 1460;
+	H->now += 1 * MS;
+	peer_send(&p, TCP_ACK, NULL, 0);
+	k = expect_tcp();
+	cr_assert_eq(k->seg.seq, start + 1460);
+	cr_assert_gt(k->seg.len, 1460);
+	cr_assert_eq(k->seg.len % 1460, 0);
+	cr_assert_eq(k->gso_size, 1460);
+	check_source(k->seg.data, k->seg.len, 1460);
+	cr_assert_eq(ST()->retransmits, rexmits + 1, "one per descriptor");
 }
 
 /* ---- receive: GSO super-packets, partial checksums --------------------- */

@@ -582,7 +582,7 @@ Test(tcp_parse, unknown_option_skipped)
 	cr_assert_not(seg.opts.has_ts);
 }
 
-Test(tcp_parse, sack_blocks_skipped_timestamp_kept)
+Test(tcp_parse, sack_block_and_timestamp_parsed)
 {
 	static const uint8_t o[] = {
 		TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 10,
@@ -601,7 +601,48 @@ Test(tcp_parse, sack_blocks_skipped_timestamp_kept)
 	cr_assert(seg.opts.has_ts);
 	cr_assert_eq(seg.opts.tsval, 5);
 	cr_assert_eq(seg.opts.tsecr, 0xffffffff);
+	cr_assert_eq(seg.opts.nsack, 1);
+	cr_assert_eq(seg.opts.sack[0][0], 1);
+	cr_assert_eq(seg.opts.sack[0][1], 2);
 	cr_assert_eq(seg.hdr_len, 44);
+}
+
+Test(tcp_parse, four_sack_blocks_in_order)
+{
+	uint8_t o[36] = { TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 34 };
+	uint8_t buf[128];
+	struct segspec s = seg_default();
+	struct ip_view ip;
+	struct tcp_seg seg;
+
+	for (int b = 0; b < 8; b++) {
+		uint32_t v = 0x80000000u + (uint32_t)b * 1000;
+		o[4 + 4 * b] = (uint8_t)(v >> 24);
+		o[5 + 4 * b] = (uint8_t)(v >> 16);
+		o[6 + 4 * b] = (uint8_t)(v >> 8);
+		o[7 + 4 * b] = (uint8_t)v;
+	}
+	s.opts = o;
+	s.optlen = sizeof(o);
+	size_t n = mkseg(buf, s);
+	assert_drop(parse(buf, n, &ip, &seg), DROP_NONE);
+	cr_assert_eq(seg.opts.nsack, 4);
+	for (int b = 0; b < 4; b++) {
+		cr_assert_eq(seg.opts.sack[b][0], 0x80000000u + 2000u * b);
+		cr_assert_eq(seg.opts.sack[b][1], 0x80000000u + 2000u * b + 1000);
+	}
+}
+
+/* RFC 2018 §3: the SACK option is 2 + 8n bytes, n >= 1. */
+Test(tcp_parse, sack_len_not_2_plus_8n)
+{
+	assert_drop(with_opts(TCP_ACK, OPTS(TCPOPT_SACK, 2, 1, 1), 4),
+		    DROP_TCP_BAD_OPT);
+	assert_drop(with_opts(TCP_ACK,
+			      OPTS(TCPOPT_SACK, 11, 0, 0, 0, 1, 0, 0, 0, 2,
+				   0, 1),
+			      12),
+		    DROP_TCP_BAD_OPT);
 }
 
 Test(tcp_parse, eol_stops)
