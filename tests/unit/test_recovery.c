@@ -567,3 +567,5 @@ CORE_TEST(duplicate_segment_gets_dsack)
 	cr_assert_eq(sack_of(k, blk), -1, "no SACK option any more");
 	skip_output();
 }
+
+TUNDRA_TSAN_SKIP_MAIN
