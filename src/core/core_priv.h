@@ -139,8 +139,10 @@ bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 		   bool *fin);
 /* ACK events: new data acknowledged, a duplicate ACK (with SACK: new
  * SACK information), a retransmission timeout, a retransmission sent. */
+/* fack: the highest SACKed sequence before this ACK (SND.UNA if none). */
 void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
-			 const struct tcp_seg *seg, uint32_t acked);
+			 const struct tcp_seg *seg, uint32_t acked,
+			 uint32_t fack);
 void tcp_recovery_dupack(struct core *core, struct tcp_conn *c);
 void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 		      uint32_t fack);

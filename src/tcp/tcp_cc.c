@@ -1,6 +1,6 @@
 /*
  * tcp_cc.c — congestion control: the shared parts (initial window, slow
- * start with ABC, restart after idle) and two algorithms behind struct
+ * start by bytes acked, restart after idle) and two algorithms behind struct
  * tcp_cc_ops: Reno (RFC 5681 §3.1) and CUBIC (RFC 9438).
  *
  * Windows are kept in bytes; CUBIC computes in segments of SMSS, as its
@@ -193,10 +193,16 @@ void tcp_cc_on_ack(struct core *core, struct tcp_conn *c, uint32_t acked)
 	if (!(c->rec & REC_CWND_LIMITED))
 		return;
 	if (cc->cwnd < cc->ssthresh) {
-		/* Slow start, RFC 3465 §2.2: at most L = 2 SMSS per ACK,
-		 * and no further than ssthresh (the rest of the ACK then
-		 * counts toward congestion avoidance). */
-		uint32_t inc = MIN(acked, 2 * tcp_smss(c));
+		/*
+		 * Slow start by the bytes acknowledged (RFC 3465 §2.1) and
+		 * no further than ssthresh (the rest of the ACK counts
+		 * toward congestion avoidance). Not capped at L = 2 SMSS
+		 * per ACK (§2.2): our peer is a kernel that acknowledges a
+		 * whole GRO/TSO super-segment with one ACK, and the cap
+		 * would make slow start crawl; Linux's tcp_slow_start does
+		 * the same. The burst it allows is at most what was acked.
+		 */
+		uint32_t inc = acked;
 		uint32_t room = cc->ssthresh - cc->cwnd;
 
 		cc->cwnd = MIN(cc->cwnd + MIN(inc, room), CWND_CLAMP);

@@ -53,8 +53,9 @@ const char *tcp_cc_name(unsigned algo);
 uint32_t tcp_smss(const struct tcp_conn *c);
 /* The initial window (RFC 6928 §2), once the peer's MSS is known. */
 void tcp_cc_init(struct core *core, struct tcp_conn *c);
-/* Newly acknowledged bytes outside loss recovery: slow start (with
- * Appropriate Byte Counting, RFC 3465, L = 2 SMSS) or the algorithm's
+/* Newly acknowledged bytes outside loss recovery: slow start (byte
+ * counting, RFC 3465, without the per-ACK cap: see tcp_cc.c) or the
+ * algorithm's
  * congestion avoidance. Only while the window was the limit (RFC 7661
  * §4.3: an application-limited sender does not grow it). */
 void tcp_cc_on_ack(struct core *core, struct tcp_conn *c, uint32_t acked);

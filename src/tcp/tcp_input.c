@@ -154,7 +154,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 			tcp_sack_update(core, c, seg);
 			tcp_sack_advance(c);
 		}
-		tcp_recovery_newack(core, c, seg, acked);
+		tcp_recovery_newack(core, c, seg, acked, fack);
 	} else if (ack == c->snd_una && c->snd_una != c->snd_max &&
 		   TCPS_HAVE_ESTABLISHED(c->state)) {
 		uint32_t before = c->sb ? c->sb->sacked : 0;

@@ -507,8 +507,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		n = tcp_tso_len(core, avail, usable, mss);
 		/* The FIN follows the last byte (and goes again after a
 		 * rewind); like Linux, it is sent whatever the window (a
-		 * zero window accepts it at RCV.NXT). */
-		fin = (c->flags & TF_APP_CLOSED) && n == avail;
+		 * zero window accepts it at RCV.NXT). Not at the end of
+		 * avail: that may stop short at a SACKed range. */
+		fin = (c->flags & TF_APP_CLOSED) && off + n == c->sndbuf.len;
 		if (n == 0 && !fin)
 			break;
 		/*

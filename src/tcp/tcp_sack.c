@@ -306,7 +306,7 @@ uint32_t tcp_send_cwnd(const struct tcp_conn *c)
  * segment echoes a timestamp older than the retransmission's: the
  * original arrived, the reduction was not needed. */
 static void check_undo(struct core *core, struct tcp_conn *c,
-		       const struct tcp_seg *seg)
+		       const struct tcp_seg *seg, uint32_t fack)
 {
 	if (!(c->rec & REC_UNDO) || !c->undo_tsval ||
 	    !seq_gt(seg->ack, c->undo_seq))
@@ -320,9 +320,19 @@ static void check_undo(struct core *core, struct tcp_conn *c,
 	 * spurious fast retransmit means the path reorders by more than
 	 * DupThresh: raise it past what fooled us (as Linux's
 	 * tcp_update_reordering). */
-	if ((c->rec & REC_RECOVERY) && c->entry_sacked >= c->reordering)
-		c->reordering =
-			(uint8_t)MIN(c->entry_sacked + 1u, TCP_REORDER_MAX);
+	if (c->rec & REC_RECOVERY) {
+		/* The late segment arrived with data up to fack already
+		 * SACKed: that is how far this path reorders. */
+		uint32_t dist = seq_gt(fack, c->undo_seq)
+					? (fack - c->undo_seq) / tcp_smss(c) + 1
+					: 0;
+
+		dist = MAX(dist, c->entry_sacked + 1u);
+		if (dist > c->reordering) {
+			c->reordering = (uint8_t)MIN(dist, TCP_REORDER_MAX);
+			stat_add(core->stats.reorder_seen, 1);
+		}
+	}
 	c->cc = c->undo_cc;
 	c->rec &= (uint8_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_RTO_GUARD);
 	c->dupacks = 0;
@@ -352,11 +362,12 @@ void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 }
 
 void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
-			 const struct tcp_seg *seg, uint32_t acked)
+			 const struct tcp_seg *seg, uint32_t acked,
+			 uint32_t fack)
 {
 	uint32_t smss = tcp_smss(c);
 
-	check_undo(core, c, seg);
+	check_undo(core, c, seg, fack);
 	if ((c->rec & REC_RTO_GUARD) && seq_gt(c->snd_una, c->recover))
 		c->rec &= (uint8_t)~REC_RTO_GUARD;
 	if (c->rec & REC_RECOVERY) {

@@ -617,6 +617,24 @@ static void send_one(struct sim_node *n, uint8_t *buf, uint32_t len)
 				st->rsts++;
 			if (seg.flags & TCP_FIN)
 				st->fins++;
+			/* The FIN only ever follows the last byte: once
+			 * one was sent, nothing ends elsewhere (RFC 9293
+			 * §3.10.4: FIN after all queued data). */
+			if ((seg.flags & TCP_FIN) && !n->fin_seen) {
+				n->fin_seen = true;
+				n->fin_end = seg.seq + seg.len;
+			} else if (n->fin_seen && !(seg.flags & TCP_RST) &&
+				   (((seg.flags & TCP_FIN) &&
+				     seg.seq + seg.len != n->fin_end) ||
+				    (seg.len && (int32_t)(seg.seq + seg.len -
+							  n->fin_end) > 0))) {
+				sim_fail(s,
+					 "%c sent %s seq %u len %u after its "
+					 "FIN at %u",
+					 n->name,
+					 seg.flags & TCP_FIN ? "a FIN" : "data",
+					 seg.seq, seg.len, n->fin_end);
+			}
 			if (seg.flags & TCP_SYN)
 				st->syns++;
 			if (seg.len)

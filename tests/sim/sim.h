@@ -117,6 +117,10 @@ struct sim;
 
 struct sim_node {
 	struct sim *sim;
+	/* Where its first FIN sat (the end of its stream): every later
+	 * segment must end there or before. */
+	bool fin_seen;
+	uint32_t fin_end;
 	int idx;   /* 0: A, 1: B */
 	char name; /* 'A' or 'B' */
 	struct core *core;

@@ -495,18 +495,19 @@ Test(core, reno_linear_growth_and_app_limited)
 	free(c);
 }
 
-/* Slow start with ABC: at most 2 SMSS per ACK, and it stops at
- * ssthresh, the rest of the ACK counting toward congestion avoidance. */
-Test(core, slow_start_abc_and_ssthresh)
+/* Slow start counts the bytes acked, a stretch ACK in full (a kernel
+ * peer acks a GRO super-segment at once), and stops at ssthresh, the
+ * rest of the ACK counting toward congestion avoidance. */
+Test(core, slow_start_byte_counting_and_ssthresh)
 {
 	struct core k = {.now = 1000 * SEC};
 	struct tcp_conn *c = cc_conn(TCP_CC_RENO, 10);
 
 	tcp_cc_on_ack(&k, c, 5000); /* a stretch ACK of 5 segments */
-	cr_assert_eq(c->cc.cwnd, 12000);
-	c->cc.ssthresh = 12500;
+	cr_assert_eq(c->cc.cwnd, 15000);
+	c->cc.ssthresh = 15500;
 	tcp_cc_on_ack(&k, c, 2000);
-	cr_assert_eq(c->cc.cwnd, 12500);
+	cr_assert_eq(c->cc.cwnd, 15500);
 	cr_assert_eq(c->cc.acked_acc, 1500);
 	free(c);
 }
@@ -565,6 +566,66 @@ CORE_TEST(duplicate_segment_gets_dsack)
 	k = expect_tcp();
 	cr_assert_eq(k->seg.ack, start + sizeof(d) + 10);
 	cr_assert_eq(sack_of(k, blk), -1, "no SACK option any more");
+	skip_output();
+}
+
+/* Go-back-N after a timeout skips what the peer SACKed; the segment
+ * that ends where a SACKed range begins must not carry the FIN, which
+ * only ever follows the last byte (a regression: it once did). */
+CORE_TEST(go_back_n_skips_sacked_and_fin_stays_last)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[5 * 1448];
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	uint32_t b[4][2];
+	struct peer p;
+	unsigned n;
+
+	fill_random(d, sizeof(d), 11);
+	peer_syn_cfg(&p, 42010, TAPP_PORT, 0x1a0000, &sc);
+	peer_send(&p, TCP_ACK, NULL, 0);
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	tundra_conn_close(H->t.conn);
+	flush();
+	cr_assert_eq(collect(s), 5);
+	cr_assert(s[4]->seg.flags & TCP_FIN);
+	/* Segment 2 arrived (SACKed); 0, 1, 3, 4 and the FIN are lost. */
+	H->now += 30 * MS;
+	p.ts_ecr = s[2]->seg.opts.tsval;
+	b[0][0] = s[2]->seg.seq;
+	b[0][1] = s[3]->seg.seq;
+	ack_sack(&p, s[0]->seg.seq, b, 1);
+	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
+		advance(100 * MS);
+	cr_assert_eq(ST()->rto_timeouts, 1);
+	n = collect(t);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(t[0]->seg.seq, s[0]->seg.seq);
+	/* Each ACK lets slow start resend more: 1, then 3 and 4 + FIN. */
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[1]->seg.seq, b, 1);
+	n = collect(t);
+	cr_assert_geq(n, 1);
+	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq);
+	cr_assert_eq(t[0]->seg.len, 1448);
+	cr_assert_not(t[0]->seg.flags & TCP_FIN, "FIN before a SACKed range");
+	uint32_t fins = 0, s2 = 0;
+	for (unsigned i = 1; i < n; i++) {
+		if (t[i]->seg.seq == s[2]->seg.seq)
+			s2++;
+		if (t[i]->seg.flags & TCP_FIN) {
+			fins++;
+			cr_assert_eq(t[i]->seg.seq + t[i]->seg.len,
+				     s[4]->seg.seq + s[4]->seg.len);
+		}
+	}
+	cr_assert_eq(s2, 0, "a SACKed segment was resent");
+	for (unsigned i = 1; i < n; i++)
+		cr_assert(memcmp(t[i]->seg.data,
+				 d + (t[i]->seg.seq - s[0]->seg.seq),
+				 t[i]->seg.len) == 0);
+	(void)fins;
 	skip_output();
 }
 
