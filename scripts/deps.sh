@@ -10,7 +10,9 @@ set -euo pipefail
 # libpcap, sys/sdt.h, Criterion.
 # Tests and scripts: tcpdump (reads captures back), iperf3 (the stock
 # client), ip (iproute2), ping, capsh (libcap2-bin), procps (sysctl, ps),
-# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk).
+# python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk);
+# the attack tests: hping3 (SYN flood), nmap (scans), python3-scapy (forged
+# segments and malformed packets).
 # `deps.sh bench` adds gnuplot for the plots, `deps.sh profile` perf.
 PKGS=(
 	build-essential
@@ -32,6 +34,9 @@ PKGS=(
 	coreutils
 	mawk
 	python3
+	hping3
+	nmap
+	python3-scapy
 )
 for extra in "$@"; do
 	case $extra in

@@ -59,7 +59,8 @@ struct tundra_sock; /* opaque: a connection or a listener */
 
 /* Listen on `port` (host order) for connections from the peer.
  * `backlog`: established connections not yet accepted; when it is full,
- * further ones are reset (0: 128). 0, -EADDRINUSE (the port serves
+ * further ones are reset (0: 128; at most 4096, as Linux caps it at
+ * net.core.somaxconn). 0, -EADDRINUSE (the port serves
  * something else), -ENOMEM, -ESHUTDOWN. Closing a listener and listening
  * again on the same port reuses it. */
 int tundra_sock_listen(struct tundra *t, uint16_t port, int backlog,
@@ -72,7 +73,8 @@ int tundra_sock_accept(struct tundra_sock *ls, struct tundra_sock **out,
 
 /* Active open (RFC 9293 §3.10.1) to addr:port (host order) from a worker
  * picked round-robin. Blocking: 0 once established, or -ECONNREFUSED (the
- * peer answered RST), -ETIMEDOUT (no answer), -EADDRNOTAVAIL, -ENOMEM;
+ * peer answered RST), -ETIMEDOUT (no answer), -EADDRNOTAVAIL, -ENOMEM,
+ * -ENOBUFS (the worker holds max_conns / workers connections already);
  * *out is only set on 0. With TUNDRA_NONBLOCK: -EINPROGRESS with *out set;
  * POLLOUT in tundra_sock_events() when established, POLLERR|POLLHUP when
  * it failed (tundra_sock_error() tells why). */

@@ -53,6 +53,15 @@ struct tundra_config {
 		TUNDRA_CC_CUBIC = 0,
 		TUNDRA_CC_RENO,
 	} cc;
+	int tlp;                /* tail loss probes (RFC 8985 §7): 0 off, 1 on */
+
+	/* Defences and limits. */
+	int syncookies;         /* 0 off, 1 on (when a SYN queue is full),
+				   2 always */
+	uint32_t syn_backlog;   /* SYN-RECEIVED per listener per worker */
+	uint32_t max_conns;     /* connections overall, split per worker */
+	uint32_t challenge_ack_limit; /* per second per worker (RFC 5961 §7) */
+	uint64_t reass_mem;     /* out-of-order bytes held per worker */
 
 	/* Threads. */
 	enum tundra_poll_mode {
@@ -118,7 +127,8 @@ int tundra_worker_call(struct tundra *t, unsigned worker,
  * served by app (tundra/app.h; accepted() runs once it is established,
  * closed() with -ECONNREFUSED or -ETIMEDOUT if it never is). Must run on
  * that worker's thread: from one of its callbacks, or through
- * tundra_worker_call. 0, -EINVAL, -EADDRNOTAVAIL, -ENOMEM.
+ * tundra_worker_call. 0, -EINVAL, -EADDRNOTAVAIL, -ENOMEM, -ENOBUFS (the
+ * worker's share of max_conns is taken).
  */
 int tundra_connect(struct tundra *t, unsigned worker, uint32_t raddr,
 		   uint16_t rport, const struct tundra_app *app, void *arg);

@@ -45,6 +45,9 @@
 
 #define SOCK_RING (256u * 1024) /* bytes per direction, a power of two */
 #define DEFAULT_BACKLOG 128
+/* Linux's net.core.somaxconn default: nothing an app asks for makes an
+ * accept queue grow past it. */
+#define MAX_BACKLOG 4096
 
 /* ---- SPSC byte ring --------------------------------------------------- */
 
@@ -671,6 +674,8 @@ int tundra_sock_listen(struct tundra *t, uint16_t port, int backlog,
 		return -ESHUTDOWN;
 	if (backlog <= 0)
 		backlog = DEFAULT_BACKLOG;
+	if (backlog > MAX_BACKLOG)
+		backlog = MAX_BACKLOG;
 	/* A closed listener of ours on this port is reopened. */
 	pthread_mutex_lock(&ss->lock);
 	for (struct tundra_sock *s = ss->all; s; s = s->next)

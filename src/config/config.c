@@ -18,6 +18,9 @@ static const char *const poll_modes[] = { "adaptive", "busy", "blocking",
 					  NULL };
 static const char *const offload_modes[] = { "auto", "on", "off", NULL };
 static const char *const cc_algos[] = { "cubic", "reno", NULL };
+static const char *const off_on[] = { "off", "on", NULL };
+static const char *const syncookie_modes[] = { "off", "on", "always",
+					       NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug",
 					  NULL };
 
@@ -97,6 +100,30 @@ const struct config_knob config_knobs[] = {
 	  C(max_retries) },
 	{ "tcp", "cc", "cc", "ALGO", KT_ENUM, 0, 1, cc_algos, "cubic",
 	  "congestion control: cubic (RFC 9438) or reno (RFC 5681)", C(cc) },
+	{ "tcp", "tlp", "tlp", "on|off", KT_ENUM, 0, 1, off_on, "on",
+	  "tail loss probes (RFC 8985 7): a lost tail is found in two RTTs, not an RTO",
+	  C(tlp) },
+
+	{ "limits", "syncookies", "syncookies", "MODE", KT_ENUM, 0, 2,
+	  syncookie_modes, "on",
+	  "SYN cookies (RFC 4987): on when a listener's SYN queue is full; off drops SYNs then; always (for tests) for every SYN",
+	  C(syncookies) },
+	{ "limits", "syn_backlog", "syn-backlog", "N", KT_UINT, 1, 65535, NULL,
+	  "1024",
+	  "connections in SYN-RECEIVED per listening port per worker",
+	  C(syn_backlog) },
+	{ "limits", "max_conns", "max-conns", "N", KT_UINT, 1, 1u << 24, NULL,
+	  "262144",
+	  "connections overall (TIME-WAIT included), split evenly over the workers",
+	  C(max_conns) },
+	{ "limits", "challenge_ack_limit", "challenge-ack-limit", "N", KT_UINT,
+	  1, 1000000, NULL, "1000",
+	  "challenge ACKs per second per worker (RFC 5961 7), randomised each second",
+	  C(challenge_ack_limit) },
+	{ "limits", "reass_mem", "reass-mem", "BYTES", KT_UINT, 65536,
+	  1ul << 40, NULL, "67108864",
+	  "out-of-order bytes held per worker, all connections together",
+	  C(reass_mem) },
 
 	{ "apps", "echo", "echo-port", "PORT", KT_UINT, 0, 65535, NULL, "7",
 	  "echo server port, RFC 862 (0: off)", F(port[APP_ECHO]) },

@@ -34,6 +34,11 @@ void tundra_conn_consume(struct tundra_conn *tc, size_t n)
 	if (!n)
 		return;
 	bbuf_drop(&c->rcvbuf, (uint32_t)n);
+	/* Nothing left to read and nothing held out of order: give the
+	 * buffer back (data_input allocates it again); an idle connection
+	 * costs its control block only. */
+	if (!c->rcvbuf.len && !c->ooo)
+		bbuf_free(&c->rcvbuf);
 	/* The right edge moves when it can move far enough (receiver SWS
 	 * avoidance, in tcp_rcv_window). That is worth an ACK of its own
 	 * only when the window at least doubled — it had closed, or nearly

@@ -64,9 +64,16 @@ struct core *core_create(const struct core_config *cfg,
 		core->rcv_wscale++;
 	core->flush_tail = &core->flush_head;
 	core->blocked_tail = &core->blocked_head;
+	/* One count per port: 128 KiB, and a SYN costs an index, not a
+	 * lookup (listeners are shared; their SYN queues are per core). */
+	if (cfg->syn_backlog)
+		core->synq = calloc(65536, sizeof(*core->synq));
 	if (ctab_init(core, CORE_INIT_BUCKETS) ||
-	    theap_init(core, CORE_INIT_TIMERS)) {
+	    theap_init(core, CORE_INIT_TIMERS) ||
+	    (cfg->syn_backlog && !core->synq)) {
 		ctab_free(core);
+		theap_free(core);
+		free(core->synq);
 		free(core);
 		return NULL;
 	}
@@ -108,6 +115,7 @@ void core_destroy(struct core *core)
 	}
 	ctab_free(core);
 	theap_free(core);
+	free(core->synq);
 	free(core);
 }
 
@@ -243,6 +251,29 @@ void tcp_syn_options(struct core *core, struct tcp_conn *c,
 	tcp_cc_init(core, c); /* the initial window needs the MSS */
 }
 
+void core_conn_set_iss(struct tcp_conn *c, uint32_t iss)
+{
+	c->iss = iss;
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->snd_buf_seq = c->iss + 1;
+	c->snd_wl2 = c->iss;
+	/* Sequence numbers are only compared near each other: every one
+	 * the connection keeps starts at ISS, never at 0. */
+	c->snd_sml = c->iss;
+	/* RFC 7323 §7.1: a per-connection random timestamp offset
+	 * (tcp_syncookie.c derives the same one before the connection
+	 * exists). */
+	c->ts_offset = (uint32_t)(c->hash >> 17) ^ c->iss;
+}
+
+void core_synq_leave(struct core *core, struct tcp_conn *c)
+{
+	if (!(c->flags & TF_SYNQ))
+		return;
+	c->flags &= ~TF_SYNQ;
+	core->synq[c->lport]--;
+}
+
 /* A control block with its key and the send side initialised. */
 static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 				   uint32_t raddr, uint16_t rport,
@@ -259,15 +290,7 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 	c->rport = rport;
 	c->lport = lport;
 	c->heap_idx = -1;
-	c->iss = core_iss(core, raddr, rport, c->laddr, lport);
-	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
-	c->snd_buf_seq = c->iss + 1;
-	c->snd_wl2 = c->iss;
-	/* Sequence numbers are only compared near each other: every one
-	 * the connection keeps starts at ISS, never at 0. */
-	c->snd_sml = c->iss;
-	/* RFC 7323 §7.1: a per-connection random timestamp offset. */
-	c->ts_offset = (uint32_t)(hash >> 17) ^ c->iss;
+	core_conn_set_iss(c, core_iss(core, raddr, rport, c->laddr, lport));
 	c->rto_ns = MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
 			core->cfg.rto_max_ns);
 	c->cc.algo = (uint8_t)(core->cfg.cc_algo < TCP_CC__COUNT
@@ -320,6 +343,11 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	uint16_t port = 0;
 
 	core->now = now;
+	/* The same bound as for passive opens: nothing grows the table past
+	 * max_conns (Linux fails connect() with ENOBUFS when it cannot
+	 * allocate a socket). */
+	if (!core_conn_room(core))
+		return -ENOBUFS;
 	/* DESIGN.md: pick a port whose 4-tuple hashes back to this worker,
 	 * so the peer's replies reach the state. A keyed start point makes
 	 * the choice unpredictable (RFC 6056 §3.3.4 in spirit); about one
@@ -366,6 +394,7 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 
 	if (c->flags & TF_DEAD)
 		return;
+	core_synq_leave(core, c);
 	tcp_set_state(c, TCPS_CLOSED);
 	c->flags |= TF_DEAD;
 	ctab_remove(core, c);
@@ -410,7 +439,7 @@ void core_input_pkt(struct core *core, const uint8_t *pkt, uint32_t len,
 	stat_add(core->stats.bytes_in, len);
 	r = ipv4_parse(pkt, len, &ip);
 	if (r == DROP_NONE)
-		r = ipv4_check_addrs(&ip, core->cfg.addr);
+		r = ipv4_check_addrs(&ip, core->cfg.addr, core->cfg.prefix);
 	if (unlikely(r != DROP_NONE)) {
 		core_drop(core, r);
 		return;

@@ -81,6 +81,7 @@ struct core_config {
 	uint64_t rto_max_ns;
 	unsigned max_retries;   /* RTO expiries before giving up */
 	unsigned cc_algo;       /* enum tcp_cc_algo (src/tcp/tcp_cc.h) */
+	bool no_tlp;            /* no tail loss probes (RFC 8985 §7) */
 	uint64_t delack_ns;     /* delayed-ACK timeout (RFC 9293 §3.8.6.3);
 				   0: ACK every batch at once */
 	uint8_t flow_key[16];   /* keyed hash of the 4-tuple */
@@ -90,6 +91,19 @@ struct core_config {
 	bool tx_offload;        /* the transmitter finishes partial TCP
 				   checksums and cuts TSO super-segments
 				   (core_out.csum_start, gso_size) */
+	uint8_t prefix;         /* of addr's subnet: its broadcast is a
+				   martian source (0: not checked) */
+
+	/* Defences (issue 7). For the limits, 0 means none. */
+	enum core_syncookies {
+		CORE_SYNCOOKIES_OFF = 0, /* a full SYN queue drops SYNs */
+		CORE_SYNCOOKIES_ON,      /* cookies once the queue is full */
+		CORE_SYNCOOKIES_ALWAYS,  /* every SYN gets a cookie (tests) */
+	} syncookies;
+	uint32_t syn_backlog;   /* SYN-RECEIVED per listening port */
+	uint32_t max_conns;     /* connections in this core's table */
+	uint32_t challenge_ack_limit; /* per second, RFC 5961 §7 */
+	uint64_t reass_mem;     /* out-of-order bytes held on this core */
 };
 
 /* Per-core counters: written by the owning thread only; readers on other
@@ -104,6 +118,11 @@ struct core_stats {
 	uint64_t retrans_bytes; /* sequence space sent again */
 	uint64_t fast_recoveries, rto_timeouts, undos, sack_ignored;
 	uint64_t reorder_seen; /* DupThresh raised */
+	uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 §7 */
+	uint64_t lost_retransmits;
+	uint64_t syncookies_sent, syncookies_ok, syncookies_failed;
+	uint64_t challenge_acks_sent, challenge_acks_limited;
+	uint64_t reass_bytes; /* gauge: out-of-order bytes held now */
 	uint64_t drops[DROP__COUNT];
 };
 
@@ -124,7 +143,8 @@ void core_destroy(struct core *core);
  * ephemeral port whose 4-tuple hashes to this core's worker, so the
  * replies come here. app->accepted runs when it is established,
  * app->closed(-ECONNREFUSED / -ETIMEDOUT) if it never is. The SYN goes
- * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM.
+ * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM, or -ENOBUFS
+ * when the table already holds max_conns connections.
  */
 int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 		 const struct tundra_app *app, void *arg, uint64_t now,

@@ -38,6 +38,14 @@ struct core {
 	uint16_t ip_id;
 	uint32_t port_seq; /* varies the ephemeral port search */
 	uint64_t now;
+
+	/* Defences (tcp_syncookie.c, tcp_challenge.c, tcp_reass.c). */
+	uint16_t *synq;          /* SYN-RECEIVED count per local port */
+	uint64_t cookie_sent_at; /* last cookie SYN-ACK (0: never) */
+	uint64_t chack_sec;      /* the second chack_left is for */
+	uint32_t chack_left;     /* challenge ACKs still allowed in it */
+	bool chack_armed;        /* chack_sec is valid */
+	uint64_t ooo_bytes;      /* out-of-order bytes held, all conns */
 };
 
 /* conn_table.c */
@@ -65,6 +73,16 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 void core_conn_close(struct core *core, struct tcp_conn *c, int err);
 uint32_t core_iss(struct core *core, uint32_t raddr, uint16_t rport,
 		  uint32_t laddr, uint16_t lport);
+/* Give c (fresh, nothing sent) the initial send sequence number iss and
+ * what derives from it (a SYN cookie replaces the RFC 6528 one). */
+void core_conn_set_iss(struct tcp_conn *c, uint32_t iss);
+/* c leaves SYN-RECEIVED: out of its listener's SYN queue count. */
+void core_synq_leave(struct core *core, struct tcp_conn *c);
+/* Room in the table for another connection (max_conns). */
+static inline bool core_conn_room(const struct core *core)
+{
+	return !core->cfg.max_conns || core->nconns < core->cfg.max_conns;
+}
 /* A descriptor from the env, reset; NULL when none is free. */
 struct core_out *core_out_get(struct core *core);
 
@@ -77,6 +95,11 @@ void tcp_input(struct core *core, struct tcp_seg *seg, uint64_t hash);
 bool tcp_output(struct core *core, struct tcp_conn *c);
 /* RFC 9293 §3.10.7.1: the reset for a segment that has no connection. */
 void tcp_respond_rst(struct core *core, const struct tcp_seg *seg);
+/* A SYN-ACK to syn with no connection behind it (SYN cookies): ISS iss,
+ * window wnd, these options. false when no descriptor was free. */
+bool tcp_respond_synack(struct core *core, const struct tcp_seg *syn,
+			uint32_t iss, uint16_t wnd, const uint8_t *opts,
+			uint8_t optlen);
 /* Our receive window, right edge updated (receiver SWS avoidance). */
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c);
 /* Free the acknowledged head of the send buffer, except bytes that a
@@ -114,9 +137,13 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
  * true when the held FIN is now next. */
 bool tcp_reass_advance(struct tcp_conn *c);
 void tcp_reass_free(struct tcp_conn *c);
-/* Up to max SACK blocks, most recent first. */
+/* Up to max SACK blocks, most recent first, each older (by its stamp)
+ * than *below, which is set to the oldest taken; UINT32_MAX: from the
+ * newest. */
 unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
-			 unsigned max);
+			 unsigned max, uint32_t *below);
+/* Ranges changed since our last ACK and older than stamp `below`. */
+unsigned tcp_sack_changed(const struct tcp_conn *c, uint32_t below);
 
 /* tcp_timer.c */
 void tcp_timer_fire(struct core *core, struct tcp_conn *c);
@@ -134,6 +161,10 @@ uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq,
 uint32_t tcp_pipe(const struct tcp_conn *c);
 uint32_t tcp_in_flight(const struct tcp_conn *c);
 uint32_t tcp_send_cwnd(const struct tcp_conn *c);
+/* RFC 8985 §7: (re)arm the tail loss probe timer. */
+void tcp_arm_pto(struct core *core, struct tcp_conn *c);
+/* The probe timer fired. */
+void tcp_tlp_fire(struct core *core, struct tcp_conn *c);
 /* NextSeg's rule (1): the next lost segment to retransmit. */
 bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 		   bool *fin);

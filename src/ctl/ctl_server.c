@@ -55,6 +55,9 @@
 	X(undos, 0, "reductions undone as spurious (RFC 3522)")               \
 	X(sack_ignored, 0, "SACK blocks ignored (DSACK or invalid)")          \
 	X(reorder_seen, 0, "times reordering raised a DupThresh")            \
+	X(tlp_probes, 0, "tail loss probes sent (RFC 8985)")                 \
+	X(lost_retransmits, 0, "retransmission passes restarted: one was lost")\
+	X(tlp_recoveries, 0, "probes that repaired a loss (window reduced)") \
 	X(icmp_echo, 0, "ICMP echo requests answered")                        \
 	X(wakeups, 0, "times another thread had to wake the worker")          \
 	X(batches, 0, "worker loop turns that found work")                    \
@@ -63,7 +66,14 @@
 	X(conns_closed, 0, "connections closed")                              \
 	X(rx_ring, 1, "datagrams queued on the RX->worker ring now")          \
 	X(tx_ring, 1, "datagrams queued on the worker->TX ring now")          \
-	X(drops, 0, "datagrams the worker dropped (all reasons)")
+	X(drops, 0, "datagrams the worker dropped (all reasons)")             \
+	X(syncookies_sent, 0, "SYN-ACKs sent with a SYN cookie, no state")    \
+	X(syncookies_ok, 0, "connections made from a valid SYN cookie")       \
+	X(syncookies_failed, 0, "ACKs to a listener with an invalid cookie")  \
+	X(challenge_acks_sent, 0, "challenge ACKs sent (RFC 5961)")           \
+	X(challenge_acks_limited, 0,                                          \
+	  "challenge ACKs not sent: the per-second limit (RFC 5961 7)")       \
+	X(reass_bytes, 1, "out-of-order bytes held now")
 
 #define TX_FIELDS(X)                                                          \
 	X(pkts, 0, "datagrams written to the TUN device")                     \
@@ -147,6 +157,9 @@ static int snap_take(struct tundra *t, struct snap *s)
 		v[WF_undos] = stat_read(cs->undos);
 		v[WF_sack_ignored] = stat_read(cs->sack_ignored);
 		v[WF_reorder_seen] = stat_read(cs->reorder_seen);
+		v[WF_tlp_probes] = stat_read(cs->tlp_probes);
+		v[WF_lost_retransmits] = stat_read(cs->lost_retransmits);
+		v[WF_tlp_recoveries] = stat_read(cs->tlp_recoveries);
 		v[WF_icmp_echo] = stat_read(cs->icmp_echo);
 		v[WF_wakeups] = wakeups_of(&w->wake);
 		v[WF_batches] = stat_read(w->batches);
@@ -155,6 +168,13 @@ static int snap_take(struct tundra *t, struct snap *s)
 		v[WF_conns_closed] = stat_read(cs->conns_closed);
 		v[WF_rx_ring] = w->rx_ring ? ring_count(w->rx_ring) : 0;
 		v[WF_tx_ring] = w->tx_ring ? ring_count(w->tx_ring) : 0;
+		v[WF_syncookies_sent] = stat_read(cs->syncookies_sent);
+		v[WF_syncookies_ok] = stat_read(cs->syncookies_ok);
+		v[WF_syncookies_failed] = stat_read(cs->syncookies_failed);
+		v[WF_challenge_acks_sent] = stat_read(cs->challenge_acks_sent);
+		v[WF_challenge_acks_limited] =
+			stat_read(cs->challenge_acks_limited);
+		v[WF_reass_bytes] = stat_read(cs->reass_bytes);
 		for (int r = 1; r < DROP__COUNT; r++) {
 			uint64_t d = stat_read(cs->drops[r]);
 

@@ -7,6 +7,39 @@
 #include "base/compiler.h"
 #include "ip/csum.h"
 
+/*
+ * IP options (RFC 791 §3.1) are accepted and skipped, as Linux accepts
+ * them (ip_options_compile), once they are well formed: EOL ends the list,
+ * NOP is one byte, every other option has a length octet of at least 2
+ * that stays inside the header. Source routes (LSRR 131, SSRR 137) are
+ * dropped: tundra is no router, and Linux drops them too by default
+ * (accept_source_route = 0); RFC 7126 §4.3-4.4 advises the same.
+ */
+enum drop_reason ipv4_check_opts(const uint8_t *p, unsigned len)
+{
+	unsigned i = 0;
+
+	while (i < len) {
+		uint8_t type = p[i], olen;
+
+		if (type == IPOPT_EOL)
+			break;
+		if (type == IPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (unlikely(i + 1 >= len))
+			return DROP_IP_BAD_OPT;
+		olen = p[i + 1];
+		if (unlikely(olen < 2 || i + olen > len))
+			return DROP_IP_BAD_OPT;
+		if (unlikely(type == IPOPT_LSRR || type == IPOPT_SSRR))
+			return DROP_IP_SRCROUTE;
+		i += olen;
+	}
+	return DROP_NONE;
+}
+
 enum drop_reason ipv4_parse(const uint8_t *pkt, size_t len, struct ip_view *v)
 {
 	struct ipv4_hdr h;
@@ -32,6 +65,12 @@ enum drop_reason ipv4_parse(const uint8_t *pkt, size_t len, struct ip_view *v)
 		return DROP_IP_TTL;
 	if (unlikely(ntohs(h.frag_off) & (IPV4_MF | IPV4_OFFMASK)))
 		return DROP_IP_FRAGMENT;
+	if (unlikely(ihl > IPV4_HDR_LEN)) {
+		enum drop_reason r =
+			ipv4_check_opts(pkt + IPV4_HDR_LEN, ihl - IPV4_HDR_LEN);
+		if (r != DROP_NONE)
+			return r;
+	}
 
 	v->hdr = pkt;
 	v->l4 = pkt + ihl;
@@ -52,12 +91,26 @@ static bool martian(uint32_t a)
 	return top == 0 || top == 127 || top >= 224 || a == 0xffffffffu;
 }
 
-enum drop_reason ipv4_check_addrs(const struct ip_view *v, uint32_t our_addr)
+enum drop_reason ipv4_check_addrs(const struct ip_view *v, uint32_t our_addr,
+				  uint8_t prefix)
 {
 	if (unlikely(v->daddr != our_addr))
 		return DROP_IP_NOT_OURS;
-	if (unlikely(martian(v->saddr) || v->saddr == our_addr))
+	/* Land attack: a datagram "from" us to us (any ports) can only be
+	 * forged — we never send to ourselves through the device. */
+	if (unlikely(v->saddr == our_addr))
+		return DROP_IP_LAND;
+	if (unlikely(martian(v->saddr)))
 		return DROP_IP_MARTIAN_SRC;
+	/* RFC 1122 §3.2.1.3: a directed broadcast of our subnet is never a
+	 * source. (/31 and /32 have no broadcast address: RFC 3021.) */
+	if (prefix && prefix < 31) {
+		uint32_t host = ~0u >> prefix;
+
+		if (unlikely((v->saddr & host) == host &&
+			     (v->saddr & ~host) == (our_addr & ~host)))
+			return DROP_IP_MARTIAN_SRC;
+	}
 	return DROP_NONE;
 }
 

@@ -20,6 +20,12 @@
 #define IPV4_OFFMASK 0x1fff
 #define IPV4_DEFAULT_TTL 64
 
+/* Option types (RFC 791 §3.1). */
+#define IPOPT_EOL 0
+#define IPOPT_NOP 1
+#define IPOPT_LSRR 131
+#define IPOPT_SSRR 137
+
 /* RFC 791 §3.1, all multi-byte fields in network order. */
 struct ipv4_hdr {
 	uint8_t ver_ihl;
@@ -66,15 +72,23 @@ struct ip_view {
 /*
  * Validate the IPv4 header of a datagram of len bytes read from the device:
  * version, IHL, total length against len (trailing link padding is
- * ignored), header checksum, TTL, fragments. Returns DROP_NONE and fills v,
- * or the reason to drop. Does not look at addresses: see ipv4_check_addrs.
+ * ignored), header checksum, TTL, fragments, options (ipv4_check_opts).
+ * Returns DROP_NONE and fills v, or the reason to drop. Does not look at
+ * addresses: see ipv4_check_addrs.
  */
 enum drop_reason ipv4_parse(const uint8_t *pkt, size_t len,
 			    struct ip_view *v);
 
-/* Addresses: destination must be ours; the source must not be martian
- * (0/8, 127/8, multicast, class E, broadcast; RFC 1122 §3.2.1.3). */
-enum drop_reason ipv4_check_addrs(const struct ip_view *v, uint32_t our_addr);
+/* The option area (len bytes after the fixed header): well formed, and no
+ * source route. DROP_NONE, DROP_IP_BAD_OPT or DROP_IP_SRCROUTE. */
+enum drop_reason ipv4_check_opts(const uint8_t *p, unsigned len);
+
+/* Addresses: destination must be ours; the source must not be ours (land
+ * attack) nor martian (0/8, 127/8, multicast, class E, broadcast, and the
+ * directed broadcast of our subnet when prefix is not 0; RFC 1122
+ * §3.2.1.3). */
+enum drop_reason ipv4_check_addrs(const struct ip_view *v, uint32_t our_addr,
+				  uint8_t prefix);
 
 /* Write a 20-byte IPv4 header (no options, DF set) with its checksum.
  * Addresses in host order. */

@@ -50,6 +50,18 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->rto_max_ms = 120000;  /* RFC 6298 (2.5): at least 60 s */
 	cfg->max_retries = 15;     /* Linux's tcp_retries2 */
 	cfg->cc = TUNDRA_CC_CUBIC;
+	cfg->tlp = true;
+	cfg->syncookies = 1;       /* on: as Linux's tcp_syncookies = 1 */
+	/* Linux sizes its SYN queue by tcp_max_syn_backlog (128 to 1024
+	 * depending on memory) per listener; 1024 per listener per worker
+	 * costs at most 1024 control blocks (no buffers until data) on each
+	 * worker before cookies take over. */
+	cfg->syn_backlog = 1024;
+	/* A control block without buffers is about 400 bytes: 256 Ki of
+	 * them, TIME-WAIT included, is ~100 MiB at worst. */
+	cfg->max_conns = 262144;
+	cfg->challenge_ack_limit = 1000; /* Linux's 2016-2022 default */
+	cfg->reass_mem = 64ull << 20;
 	cfg->poll_mode = TUNDRA_POLL_ADAPTIVE;
 	cfg->cpu_rx = cfg->cpu_tx = -1;
 	cfg->log_level = 2;

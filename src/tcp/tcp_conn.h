@@ -65,6 +65,7 @@ const char *tcp_state_name(enum tcp_state s);
 #define TF_DACK 0x40000       /* data received, ACK may be delayed */
 #define TF_ACTIVE 0x80000     /* opened by us (connect) */
 #define TF_KEEPALIVE 0x100000 /* keep-alive probes on */
+#define TF_SYNQ 0x200000      /* counted in its listener's SYN queue */
 
 /* Out-of-order data held in the receive buffer past RCV.NXT: at most
  * TCP_OOO_MAX disjoint ranges, which are also the SACK blocks we send
@@ -72,9 +73,11 @@ const char *tcp_state_name(enum tcp_state s);
 #define TCP_OOO_MAX 32
 struct tcp_ooo {
 	uint8_t n;
+	uint32_t bytes; /* sum of the ranges: counted in core->ooo_bytes */
 	bool has_fin;
 	uint32_t fin_seq;
 	uint32_t stamp; /* recency counter: the newest range is SACKed first */
+	uint32_t acked_stamp; /* stamp when our last ACK went */
 	struct {
 		uint32_t start, end, stamp;
 	} blk[TCP_OOO_MAX]; /* sorted by start, disjoint, not adjacent */
@@ -90,6 +93,9 @@ struct tcp_ooo {
 				 SND.UNA passes `recover` (RFC 6582 §3.2) */
 #define REC_UNDO 0x10         /* a reduction may still prove spurious */
 #define REC_SYN_LOST 0x20     /* the SYN or SYN-ACK was retransmitted */
+#define REC_TLP_NOW 0x40      /* send a tail loss probe (RFC 8985 §7) */
+#define REC_TLP 0x80          /* a probe retransmission is outstanding */
+#define REC_TLP_DSACK 0x100   /* ... and the peer reported it a duplicate */
 
 #define TCP_DUPTHRESH 3     /* RFC 5681 §3.2, RFC 6675 §2 */
 #define TCP_REORDER_MAX 127 /* the most DupThresh grows to */
@@ -168,15 +174,20 @@ struct tcp_conn {
 	struct tcp_sb *sb;
 	uint32_t recover;    /* RFC 6582 recover / RFC 6675 RecoveryPoint */
 	uint32_t high_rxt;   /* RFC 6675 HighRxt */
+	uint32_t rxt_mark;   /* SND.MAX when this pass of retransmissions
+				began: SACKs beyond it mean they were lost */
+	uint64_t rxt_at;     /* ... and when */
 	uint32_t undo_seq;   /* first retransmitted sequence of an episode */
 	uint32_t undo_tsval; /* our TSval on it (RFC 3522); 0: not sent */
 	uint8_t dupacks;
-	uint8_t rec;         /* REC_* */
+	uint16_t rec;        /* REC_* */
 	uint8_t reordering;  /* DupThresh, raised when reordering is seen */
 	bool dsack;          /* report [dsack_start, dsack_end) (RFC 2883) */
 	uint32_t dsack_start, dsack_end;
 	uint8_t entry_sacked; /* SACKed segments when recovery began */
 	uint64_t last_tx_at; /* last data sent: restart after idle */
+	uint64_t pto_at;     /* tail loss probe due (RFC 8985 §7); 0: not */
+	uint32_t tlp_high;   /* SND.MAX when the probe went */
 	uint64_t retrans_bytes;
 
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */

@@ -10,12 +10,17 @@
 #include <errno.h>
 
 #include "core/core_priv.h"
+#include "tcp/tcp_challenge.h"
 #include "tcp/tcp_seq.h"
+#include "tcp/tcp_syncookie.h"
 #include "tundra/app.h"
 
+static void conn_input(struct core *core, struct tcp_conn *c,
+		       struct tcp_seg *seg);
+
 /* RFC 9293 §3.10.7.2: LISTEN. */
-static void listen_input(struct core *core, const struct tcp_seg *seg,
-			 uint64_t hash, const struct core_listener *l)
+static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
+			 const struct core_listener *l)
 {
 	struct tcp_conn *c;
 
@@ -24,8 +29,35 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
 		core_drop(core, DROP_TCP_LISTEN_BAD);
 		return;
 	}
-	/* Second, an ACK is bad: <SEQ=SEG.ACK><CTL=RST>. */
+	/* Second, an ACK is bad: <SEQ=SEG.ACK><CTL=RST> — unless it brings
+	 * back a SYN cookie (RFC 4987 §3.6), which makes the connection the
+	 * SYN-ACK did not; the ACK then completes the handshake through the
+	 * SYN-RECEIVED path like any other. */
 	if (seg->flags & TCP_ACK) {
+		if (!(seg->flags & TCP_SYN) && tcp_syncookie_recent(core)) {
+			bool valid;
+
+			c = tcp_syncookie_check(core, seg, hash, &valid);
+			if (c) {
+				c->app = l->app;
+				c->app_arg = l->arg;
+				conn_input(core, c, seg);
+				return;
+			}
+			/* Valid but no room: counted, no RST. Not valid:
+			 * dropped without the RST Linux sends, because
+			 * while cookies are out such an ACK is most often
+			 * a later segment of a cookie connection whose
+			 * first one (the only one at SEQ = IRS + 1, the
+			 * only one that validates) was lost or reordered:
+			 * a RST would kill it, silence lets the peer's
+			 * retransmission of that first segment open it. It
+			 * also keeps an ACK flood from being reflected as
+			 * a RST flood. */
+			if (!valid)
+				core_drop(core, DROP_TCP_BAD_COOKIE);
+			return;
+		}
 		core_drop(core, DROP_TCP_LISTEN_BAD);
 		tcp_respond_rst(core, seg);
 		return;
@@ -35,9 +67,29 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
 		core_drop(core, DROP_TCP_LISTEN_BAD);
 		return;
 	}
-	/* Third, the SYN: a new connection in SYN-RECEIVED. Data on the
-	 * SYN is not queued (the peer sends it again after the
-	 * handshake). */
+	/* Third, the SYN. The table is full (max_conns): drop it, no RST,
+	 * cookie or not — as Linux drops a SYN whose listener's accept
+	 * queue is full (tcp_conn_request) — since the handshake could not
+	 * make a connection anyway. The peer retransmits, and TIME-WAIT
+	 * and closing connections make room meanwhile. */
+	if (!core_conn_room(core)) {
+		core_drop(core, DROP_TCP_CONN_LIMIT);
+		return;
+	}
+	/* With its listener's SYN queue (the connections of this core in
+	 * SYN-RECEIVED on this port) full, or cookies forced, the answer is
+	 * a cookie and no state; without cookies the SYN is dropped, as
+	 * Linux drops it, and the peer's retransmission may find room. */
+	if (core->cfg.syncookies == CORE_SYNCOOKIES_ALWAYS ||
+	    (core->synq && core->synq[seg->dport] >= core->cfg.syn_backlog)) {
+		if (core->cfg.syncookies == CORE_SYNCOOKIES_OFF)
+			core_drop(core, DROP_TCP_SYNQ_FULL);
+		else
+			tcp_syncookie_send(core, seg, hash);
+		return;
+	}
+	/* A new connection in SYN-RECEIVED. Data on the SYN is not queued
+	 * (the peer sends it again after the handshake). */
 	c = core_conn_new(core, seg, hash);
 	if (!c) {
 		core_drop(core, DROP_TCP_NO_MEMORY);
@@ -45,6 +97,10 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
 	}
 	c->app = l->app;
 	c->app_arg = l->arg;
+	if (core->synq) {
+		c->flags |= TF_SYNQ;
+		core->synq[seg->dport]++;
+	}
 	core_schedule(core, c); /* the SYN-ACK goes out at the flush */
 }
 
@@ -52,6 +108,7 @@ static void listen_input(struct core *core, const struct tcp_seg *seg,
  * the app refused and the connection is gone. */
 static bool tcp_established(struct core *core, struct tcp_conn *c)
 {
+	core_synq_leave(core, c);
 	tcp_set_state(c, TCPS_ESTABLISHED);
 	tcp_cc_init(core, c); /* one segment if the handshake lost one */
 	stat_add(core->stats.conns_active, 1);
@@ -427,7 +484,7 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			 * retransmission from a loss. */
 			if ((c->flags & TF_SACK) && seg->len &&
 			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
-			    c->rcv_nxt - seg->seq <= c->rcvbuf.cap + seg->len) {
+			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len) {
 				c->dsack = true;
 				c->dsack_start = seg->seq;
 				c->dsack_end = seg->seq + seg->len;
@@ -476,9 +533,8 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	 * anywhere else in the window earns a challenge ACK. */
 	if (seg->flags & TCP_RST) {
 		if (seg->seq != c->rcv_nxt) {
-			c->flags |= TF_ACK_NOW;
 			core_drop(core, DROP_TCP_RST_BAD_SEQ);
-			core_schedule(core, c);
+			tcp_challenge_ack(core, c);
 			return;
 		}
 		/* In SYN-RECEIVED (passive), CLOSING, LAST-ACK and
@@ -515,9 +571,8 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			core_conn_close(core, c, 0);
 			return;
 		}
-		c->flags |= TF_ACK_NOW;
 		core_drop(core, DROP_TCP_BAD_FLAGS);
-		core_schedule(core, c);
+		tcp_challenge_ack(core, c);
 		return;
 	}
 
@@ -542,6 +597,11 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		if (!tcp_established(core, c))
 			return;
 	}
+	/* RFC 5961 §5.2: an ACK outside [SND.UNA - MAX.SND.WND, SND.NXT]
+	 * is dropped with a challenge ACK: blind data injection needs an
+	 * acceptable ACK too. */
+	if (!tcp_challenge_ack_check(core, c, seg))
+		return;
 	if (!ack_input(core, c, seg)) {
 		core_schedule(core, c);
 		return;

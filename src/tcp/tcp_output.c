@@ -148,6 +148,32 @@ void tcp_respond_rst(struct core *core, const struct tcp_seg *seg)
 	tcp_emit(core, o, &s, 0);
 }
 
+bool tcp_respond_synack(struct core *core, const struct tcp_seg *syn,
+			uint32_t iss, uint16_t wnd, const uint8_t *opts,
+			uint8_t optlen)
+{
+	struct seg_spec s = {
+		.raddr = syn->saddr,
+		.laddr = syn->daddr,
+		.rport = syn->sport,
+		.lport = syn->dport,
+		.seq = iss,
+		.ack = syn->seq + 1,
+		.flags = TCP_SYN | TCP_ACK,
+		.wnd = wnd,
+		.optlen = optlen,
+	};
+	struct core_out *o = core_out_get(core);
+
+	if (!o) {
+		core_drop(core, DROP_TX_NO_DESC);
+		return false;
+	}
+	memcpy(s.opts, opts, optlen);
+	tcp_emit(core, o, &s, 0);
+	return true;
+}
+
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 {
 	uint32_t cap = c->rcvbuf.cap ? c->rcvbuf.cap : core->rcvbuf_cap;
@@ -238,6 +264,15 @@ static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
 	s->optlen = n;
 }
 
+/* An idle connection keeps no buffer: an empty send buffer that no
+ * descriptor points into is freed (tundra_conn_write allocates it again),
+ * so held connections cost their control block only. */
+static void sndbuf_maybe_free(struct tcp_conn *c)
+{
+	if (c->sndbuf.data && !c->sndbuf.len && !c->tx_inflight)
+		bbuf_free(&c->sndbuf);
+}
+
 void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 {
 	uint32_t limit = c->snd_una;
@@ -252,11 +287,14 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 		limit = c->tx_low;
 	if (seq_gt(limit, data_end))
 		limit = data_end; /* the FIN has no byte in the buffer */
-	if (!seq_gt(limit, c->snd_buf_seq))
+	if (!seq_gt(limit, c->snd_buf_seq)) {
+		sndbuf_maybe_free(c);
 		return;
+	}
 	d = limit - c->snd_buf_seq;
 	bbuf_drop(&c->sndbuf, d);
 	c->snd_buf_seq += d;
+	sndbuf_maybe_free(c);
 	c->flags |= TF_WRITABLE;
 	core_schedule(core, c);
 }
@@ -268,6 +306,7 @@ void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 	} else {
 		c->rto_at = core->now + c->rto_ns;
 	}
+	tcp_arm_pto(core, c);
 	theap_update(core, c);
 }
 
@@ -300,11 +339,13 @@ static bool send_syn(struct core *core, struct tcp_conn *c)
 	return true;
 }
 
-/* A segment without data: an ACK (with SACK blocks while we hold
- * out-of-order data), or a probe one below SND.UNA. */
-static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
+/* One ACK; with SACK, a D-SACK block (once) and then blocks[] from
+ * first: the newest range first, then those older than *below. */
+static bool send_one_ack(struct core *core, struct tcp_conn *c, uint32_t seq,
+			 bool newest, uint32_t *below)
 {
 	struct core_out *o = core_out_get(core);
+	unsigned max = c->flags & TF_TS ? 3 : 4;
 	struct seg_spec s;
 	uint32_t blocks[4][2];
 	unsigned n = 0;
@@ -319,9 +360,18 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 		n = 1;
 		c->dsack = false;
 	}
-	if ((c->flags & TF_SACK) && c->ooo)
-		n += tcp_sack_blocks(c, blocks + n,
-				     (c->flags & TF_TS ? 3 : 4) - n);
+	if ((c->flags & TF_SACK) && c->ooo) {
+		if (newest) {
+			/* RFC 2018 §4: the first block is always the one
+			 * with the most recent segment. */
+			uint32_t top = UINT32_MAX;
+
+			n += tcp_sack_blocks(c, blocks + n, 1, &top);
+			if (*below == UINT32_MAX)
+				*below = top;
+		}
+		n += tcp_sack_blocks(c, blocks + n, max - n, below);
+	}
 	if (n) {
 		/* RFC 2018 §3: NOP NOP, kind 5, length 2 + 8n. */
 		uint8_t *p = s.opts + s.optlen;
@@ -336,8 +386,34 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 		}
 		s.optlen = (uint8_t)(s.optlen + 4 + 8 * n);
 	}
-	c->flags &= ~(TF_PROBE | TF_SACK_NOW);
 	tcp_emit(core, o, &s, 0);
+	return true;
+}
+
+/*
+ * A segment without data: an ACK (with SACK blocks while we hold
+ * out-of-order data), or a probe one below SND.UNA. A batch of segments
+ * may have changed more ranges than one ACK's 3-4 blocks can report;
+ * a sender that never hears of a range would resend it. So, as a receiver
+ * that ACKs every out-of-order segment would (RFC 5681 §4.2), further
+ * ACKs follow until each changed range was reported once (each still
+ * leading with the newest range).
+ */
+static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
+{
+	uint32_t below = UINT32_MAX;
+	unsigned extra = 0;
+
+	if (!send_one_ack(core, c, seq, false, &below))
+		return false;
+	while (c->ooo && (c->flags & TF_SACK) &&
+	       tcp_sack_changed(c, below) && extra++ < TCP_OOO_MAX) {
+		if (!send_one_ack(core, c, seq, true, &below))
+			break; /* out of descriptors: the next ACK will do */
+	}
+	if (c->ooo)
+		c->ooo->acked_stamp = c->ooo->stamp;
+	c->flags &= ~(TF_PROBE | TF_SACK_NOW);
 	return true;
 }
 
@@ -425,13 +501,32 @@ static bool recovery_output(struct core *core, struct tcp_conn *c,
 		 * restarts on new ACKs, which a recovery lacks). */
 		if (seq == c->snd_una)
 			tcp_rearm_rto(core, c);
-		c->rec &= (uint8_t)~REC_RXT_FIRST;
+		c->rec &= (uint16_t)~REC_RXT_FIRST;
 		c->high_rxt = seq + n + fin;
 		*pipe += n + fin;
 		if (!(c->flags & TF_SACK))
 			break; /* NewReno: one segment per partial ACK */
 	}
-	c->rec &= (uint8_t)~REC_RXT_FIRST;
+	c->rec &= (uint16_t)~REC_RXT_FIRST;
+	return true;
+}
+
+/* RFC 8985 §7.3: no new data could go: the probe resends the last
+ * segment (the highest-sequence one), FIN included, and opens a probe
+ * episode (tcp_sack.c). */
+static bool tlp_retransmit(struct core *core, struct tcp_conn *c)
+{
+	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	bool fin = (c->flags & TF_FIN_SENT) && c->snd_max == data_end + 1;
+	uint32_t end = fin ? data_end : c->snd_max;
+	uint32_t n = MIN(tcp_smss(c), end - c->snd_una);
+
+	if (c->snd_una == c->snd_max)
+		return true;
+	if (!send_data(core, c, end - n, n, fin))
+		return false;
+	c->tlp_high = c->snd_max;
+	c->rec |= REC_TLP;
 	return true;
 }
 
@@ -439,7 +534,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 {
 	struct core_out *o;
 	struct seg_spec s;
-	uint32_t inflight, cwnd, smss = tcp_smss(c);
+	uint32_t inflight, cwnd, sent_new, smss = tcp_smss(c);
 
 	if (c->flags & TF_SEND_RST) {
 		/* RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>. */
@@ -480,6 +575,11 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	if ((c->rec & REC_RECOVERY) && !recovery_output(core, c, &inflight))
 		return false;
 	cwnd = tcp_send_cwnd(c);
+	/* RFC 8985 §7.3: the probe is new data if there is some and the
+	 * peer's window takes it, whatever cwnd says. */
+	if (c->rec & REC_TLP_NOW)
+		cwnd = MAX(cwnd, inflight + smss);
+	sent_new = c->snd_max;
 
 	for (;;) {
 		uint32_t off, avail, usable, n, mss, next;
@@ -558,12 +658,24 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 			break;
 	}
 
+	if (c->rec & REC_TLP_NOW) {
+		c->rec &= (uint16_t)~REC_TLP_NOW;
+		if (c->snd_max == sent_new && !tlp_retransmit(core, c))
+			return false;
+		/* §7.3: the RTO runs from the probe. */
+		c->rto_at = core->now + c->rto_ns;
+		theap_update(core, c);
+	} else if (seq_gt(c->snd_max, sent_new)) {
+		/* §7.2: new data went: the probe waits from now. */
+		tcp_arm_pto(core, c);
+		theap_update(core, c);
+	}
 	/* The window, not the app, is what stops us: cwnd may grow on the
 	 * next ACKs (RFC 7661 §4.3's cwnd-limited test). */
 	if (inflight + smss > c->cc.cwnd)
 		c->rec |= REC_CWND_LIMITED;
 	else
-		c->rec &= (uint8_t)~REC_CWND_LIMITED;
+		c->rec &= (uint16_t)~REC_CWND_LIMITED;
 
 	if (c->flags & TF_PROBE) {
 		/* A zero-window or keep-alive probe: an ACK one below

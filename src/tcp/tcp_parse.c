@@ -119,9 +119,20 @@ enum drop_reason tcp_parse(const struct ip_view *ip, struct tcp_seg *seg)
 		return DROP_TCP_BAD_PORT;
 	seg->flags = h.flags;
 	/* SYN with FIN or RST has no meaning in any state; drop it rather
-	 * than guess (as FreeBSD's tcp_input does for SYN|FIN). */
-	if (unlikely((h.flags & TCP_SYN) && (h.flags & (TCP_FIN | TCP_RST))))
-		return DROP_TCP_BAD_FLAGS;
+	 * than guess (as FreeBSD's tcp_input does for SYN|FIN). These are
+	 * scanner probes and OS fingerprints, each counted on its own. */
+	if (unlikely((h.flags & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN)))
+		return DROP_TCP_SYN_FIN;
+	if (unlikely((h.flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)))
+		return DROP_TCP_SYN_RST;
+	/* A segment with none of SYN, ACK, RST, FIN (nmap's null scan) is
+	 * valid in no state: every segment but the first SYN carries ACK
+	 * (RFC 9293 §3.10.7.4 fifth), and without SYN or RST it cannot be
+	 * the first. Dropped silently, as Linux does in every state but
+	 * CLOSED: a closed port then looks no different from an open one,
+	 * which is what a null scan tries to tell apart. */
+	if (unlikely(!(h.flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN))))
+		return DROP_TCP_NULL_FLAGS;
 	r = tcp_parse_opts(ip->l4 + TCP_HDR_LEN, doff - TCP_HDR_LEN,
 			   h.flags & TCP_SYN, &seg->opts);
 	if (unlikely(r != DROP_NONE))

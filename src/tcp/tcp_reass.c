@@ -9,12 +9,31 @@
  * Only the ranges are tracked, at most TCP_OOO_MAX of them (the bound on
  * per-connection reassembly state); a segment that would need another
  * range is dropped and counted. The ranges are the SACK blocks of our ACKs.
+ *
+ * Holding costs no memory, but it pins it: a flood of connections that
+ * each leave one byte missing keeps every receive buffer allocated and
+ * full. So the bytes held on a core, all connections together, are capped
+ * too (reass_mem); beyond it out-of-order segments are dropped and
+ * counted, and the in-order ones still fill the holes.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/core_priv.h"
 #include "tcp/tcp_seq.h"
+
+/* o's ranges changed: its byte count and the core's follow. */
+static void ooo_account(struct core *core, struct tcp_ooo *o)
+{
+	uint32_t sum = 0;
+
+	for (unsigned i = 0; i < o->n; i++)
+		sum += o->blk[i].end - o->blk[i].start;
+	core->ooo_bytes = core->ooo_bytes - o->bytes + sum;
+	o->bytes = sum;
+	__atomic_store_n(&core->stats.reass_bytes, core->ooo_bytes,
+			 __ATOMIC_RELAXED);
+}
 
 enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 				  uint32_t seq, const uint8_t *data,
@@ -35,7 +54,10 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 	}
 	if (!len)
 		return DROP_NONE;
-	(void)core;
+	/* Counted before merging: a retransmitted range is refused too
+	 * once the core is at its cap, which is what keeps the cap. */
+	if (core->cfg.reass_mem && core->ooo_bytes + len > core->cfg.reass_mem)
+		return DROP_TCP_OOO_MEM;
 	/* The window keeps every acceptable byte inside the free space;
 	 * check it anyway rather than overwrite unread data. */
 	if (seq - c->rcv_nxt + len > bbuf_space(&c->rcvbuf))
@@ -64,6 +86,7 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 	o->blk[i].start = start;
 	o->blk[i].end = end;
 	o->blk[i].stamp = ++o->stamp;
+	ooo_account(core, o);
 	return DROP_NONE;
 }
 
@@ -86,6 +109,7 @@ bool tcp_reass_advance(struct tcp_conn *c)
 		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));
 		o->n--;
 	}
+	ooo_account(c->core, o);
 	fin = o->has_fin && o->fin_seq == c->rcv_nxt;
 	if (!o->n && (!o->has_fin || fin)) {
 		free(o);
@@ -96,33 +120,51 @@ bool tcp_reass_advance(struct tcp_conn *c)
 
 void tcp_reass_free(struct tcp_conn *c)
 {
+	if (c->ooo) {
+		struct core *core = c->core;
+
+		core->ooo_bytes -= c->ooo->bytes;
+		__atomic_store_n(&core->stats.reass_bytes, core->ooo_bytes,
+				 __ATOMIC_RELAXED);
+	}
 	free(c->ooo);
 	c->ooo = NULL;
 }
 
 unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
-			 unsigned max)
+			 unsigned max, uint32_t *below)
 {
 	const struct tcp_ooo *o = c->ooo;
 	unsigned n = 0;
-	uint32_t below = UINT32_MAX;
 
 	if (!o)
 		return 0;
-	/* RFC 2018 §4: the first block holds the most recent segment, then
-	 * the others, most recent first. */
+	/* RFC 2018 §4: most recent first, each next one older than the
+	 * last taken. */
 	while (n < max && n < o->n) {
 		unsigned best = o->n;
 		for (unsigned i = 0; i < o->n; i++)
-			if (o->blk[i].stamp < below &&
+			if (o->blk[i].stamp < *below &&
 			    (best == o->n || o->blk[i].stamp > o->blk[best].stamp))
 				best = i;
 		if (best == o->n)
 			break;
 		out[n][0] = o->blk[best].start;
 		out[n][1] = o->blk[best].end;
-		below = o->blk[best].stamp;
+		*below = o->blk[best].stamp;
 		n++;
 	}
+	return n;
+}
+
+unsigned tcp_sack_changed(const struct tcp_conn *c, uint32_t below)
+{
+	const struct tcp_ooo *o = c->ooo;
+	unsigned n = 0;
+
+	for (unsigned i = 0; o && i < o->n; i++)
+		if (o->blk[i].stamp > o->acked_stamp &&
+		    o->blk[i].stamp < below)
+			n++;
 	return n;
 }

@@ -73,6 +73,11 @@ void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		 * Blocks past what we sent, or empty, are bogus. */
 		if (!seq_lt(s, e) || seq_leq(e, c->snd_una) ||
 		    seq_gt(e, c->snd_max) || e - s > c->snd_max - c->snd_una) {
+			/* RFC 8985 §7.4.1: a D-SACK for the probe says the
+			 * original had arrived: no loss to respond to. */
+			if ((c->rec & REC_TLP) && e == c->tlp_high &&
+			    seq_leq(e, c->snd_una))
+				c->rec |= REC_TLP_DSACK;
 			stat_add(core->stats.sack_ignored, 1);
 			continue;
 		}
@@ -248,6 +253,8 @@ static void enter_recovery(struct core *core, struct tcp_conn *c)
 	c->cc.cwnd = c->cc.ssthresh; /* (4.2) */
 	c->recover = c->snd_max;      /* (4.1) RecoveryPoint = HighData */
 	c->high_rxt = c->snd_una;
+	c->rxt_mark = c->snd_max;
+	c->rxt_at = core->now;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
 	c->entry_sacked = (uint8_t)MIN(
 		(c->sb ? c->sb->sacked : 0) / tcp_smss(c) + c->dupacks,
@@ -311,7 +318,7 @@ static void check_undo(struct core *core, struct tcp_conn *c,
 	if (!(c->rec & REC_UNDO) || !c->undo_tsval ||
 	    !seq_gt(seg->ack, c->undo_seq))
 		return;
-	c->rec &= (uint8_t)~REC_UNDO;
+	c->rec &= (uint16_t)~REC_UNDO;
 	if (!(c->flags & TF_TS) || !seg->opts.has_ts || !seg->opts.tsecr ||
 	    !seq_lt(seg->opts.tsecr, c->undo_tsval))
 		return;
@@ -334,7 +341,7 @@ static void check_undo(struct core *core, struct tcp_conn *c,
 		}
 	}
 	c->cc = c->undo_cc;
-	c->rec &= (uint8_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_RTO_GUARD);
+	c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_RTO_GUARD);
 	c->dupacks = 0;
 	if (seq_lt(c->snd_nxt, c->snd_max))
 		c->snd_nxt = c->snd_max;
@@ -361,6 +368,54 @@ void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 	}
 }
 
+/*
+ * A retransmission can be lost too, and RFC 6675 alone would wait for
+ * the RTO. Data sent after this pass of retransmissions began (above
+ * rxt_mark) being SACKed, by more than the reordering allowance, while
+ * SND.UNA is still below HighRxt, means the retransmissions before it are
+ * lost (the idea of RACK, RFC 8985 §6, in sequence terms; Linux's former
+ * tcp_mark_lost_retrans): start a new pass from SND.UNA. As RACK does,
+ * only once an RTT and a quarter (its reordering window) went by since
+ * the pass began: a jittery path delivers later segments first.
+ */
+static void check_lost_rxt(struct core *core, struct tcp_conn *c)
+{
+	uint32_t fack;
+
+	if (!(c->rec & REC_RECOVERY) || !c->sb ||
+	    !seq_lt(c->snd_una, c->high_rxt))
+		return;
+	fack = c->sb->r[c->sb->n - 1].end;
+	if (seq_gt(fack,
+		   c->rxt_mark + (c->reordering - 1u) * tcp_smss(c)) &&
+	    core->now - c->rxt_at > c->srtt_ns + c->srtt_ns / 4) {
+		c->high_rxt = c->snd_una;
+		c->rxt_mark = c->snd_max;
+		c->rxt_at = core->now;
+		stat_add(core->stats.lost_retransmits, 1);
+		core_schedule(core, c);
+	}
+}
+
+/*
+ * RFC 8985 §7.4: the probe's episode ends when SND.UNA passes what was
+ * outstanding when it went. Unless the peer reported the probe as a
+ * duplicate (the original, or its ACK, had got through after all), the
+ * probe repaired a loss: respond as a fast recovery would (§7.4.2),
+ * without the retransmissions, which are done.
+ */
+static void tlp_episode(struct core *core, struct tcp_conn *c)
+{
+	if (!(c->rec & REC_TLP) || seq_lt(c->snd_una, c->tlp_high))
+		return;
+	if (!(c->rec & (REC_TLP_DSACK | REC_RECOVERY))) {
+		tcp_cc_on_loss(core, c);
+		c->cc.cwnd = c->cc.ssthresh;
+		stat_add(core->stats.tlp_recoveries, 1);
+	}
+	c->rec &= (uint16_t)~(REC_TLP | REC_TLP_DSACK);
+}
+
 void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 			 const struct tcp_seg *seg, uint32_t acked,
 			 uint32_t fack)
@@ -368,8 +423,9 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 	uint32_t smss = tcp_smss(c);
 
 	check_undo(core, c, seg, fack);
+	tlp_episode(core, c);
 	if ((c->rec & REC_RTO_GUARD) && seq_gt(c->snd_una, c->recover))
-		c->rec &= (uint8_t)~REC_RTO_GUARD;
+		c->rec &= (uint16_t)~REC_RTO_GUARD;
 	if (c->rec & REC_RECOVERY) {
 		if (seq_geq(c->snd_una, c->recover)) {
 			/* RFC 6582 §3.2 step 3, option (1): leave recovery
@@ -377,7 +433,7 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 			 * SMSS), which avoids a burst. */
 			uint32_t fs = c->snd_max - c->snd_una;
 
-			c->rec &= (uint8_t)~(REC_RECOVERY | REC_RXT_FIRST);
+			c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST);
 			c->dupacks = 0;
 			c->cc.cwnd = MIN(c->cc.ssthresh, MAX(fs, smss) + smss);
 			return;
@@ -389,6 +445,7 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 		 * anything in flight. */
 		if (seq_lt(c->high_rxt, c->snd_una))
 			c->high_rxt = c->snd_una;
+		check_lost_rxt(core, c);
 		if (!(c->flags & TF_SACK)) {
 			uint32_t segs = acked / smss;
 
@@ -410,6 +467,7 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 
 void tcp_recovery_dupack(struct core *core, struct tcp_conn *c)
 {
+	check_lost_rxt(core, c);
 	if (c->dupacks < 255)
 		c->dupacks++;
 	/* In recovery pipe went down; before it, limited transmit may
@@ -435,7 +493,9 @@ void tcp_recovery_rto(struct core *core, struct tcp_conn *c)
 	}
 	c->cc.cwnd = tcp_smss(c);
 	c->cc.acked_acc = 0;
-	c->rec &= (uint8_t)~(REC_RECOVERY | REC_RXT_FIRST);
+	c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_TLP |
+			      REC_TLP_NOW | REC_TLP_DSACK);
+	c->pto_at = 0;
 	c->rec |= REC_RTO_GUARD;
 	c->recover = c->snd_max;
 	c->high_rxt = c->snd_una;
@@ -477,4 +537,42 @@ uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *next)
 		break;
 	}
 	return seq;
+}
+
+/* RFC 8985 §7.2: PTO = 2 SRTT, plus the peer's delayed-ACK time when a
+ * single segment is in flight (its ACK may be held), at least 10 ms (as
+ * Linux), and no later than the RTO would fire (then the probe goes in
+ * its place, as Linux's tcp_schedule_loss_probe does). Not in recovery,
+ * not while a probe is outstanding, not before an RTT sample, not after
+ * a timeout (RFC 8985 §7.2 conditions). */
+#define TLP_MIN_NS 10000000ull
+#define TLP_DELACK_NS 200000000ull /* WCDelAckT */
+void tcp_arm_pto(struct core *core, struct tcp_conn *c)
+{
+	uint64_t pto;
+
+	c->pto_at = 0;
+	if (core->cfg.no_tlp || !(c->flags & TF_HAVE_RTT) ||
+	    c->snd_una == c->snd_max ||
+	    !c->rto_at || c->retries || !TCPS_HAVE_ESTABLISHED(c->state) ||
+	    (c->rec & (REC_RECOVERY | REC_TLP | REC_TLP_NOW)))
+		return;
+	pto = 2 * c->srtt_ns;
+	if (c->snd_max - c->snd_una <= tcp_smss(c))
+		pto += TLP_DELACK_NS;
+	pto = MAX(pto, TLP_MIN_NS);
+	c->pto_at = MIN(core->now + pto, c->rto_at);
+}
+
+void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
+{
+	c->pto_at = 0;
+	if (c->snd_una == c->snd_max || (c->rec & REC_RECOVERY))
+		return;
+	c->rec |= REC_TLP_NOW;
+	/* §7.3: the RTO runs from the probe (and must not fire now, when
+	 * it was due at the same instant). */
+	c->rto_at = core->now + c->rto_ns;
+	stat_add(core->stats.tlp_probes, 1);
+	core_schedule(core, c);
 }

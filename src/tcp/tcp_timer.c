@@ -120,6 +120,8 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 	}
 	if (c->ka_at && c->ka_at <= now && keepalive_fire(core, c))
 		return;
+	if (c->pto_at && c->pto_at <= now)
+		tcp_tlp_fire(core, c);
 	if (c->rto_at && c->rto_at <= now && rto_fire(core, c))
 		return;
 	theap_update(core, c);

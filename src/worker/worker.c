@@ -137,9 +137,20 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 		.max_retries = tc->max_retries,
 		/* tundra_cc and tcp_cc_algo number the algorithms alike. */
 		.cc_algo = tc->cc == TUNDRA_CC_RENO ? TCP_CC_RENO : TCP_CC_CUBIC,
+		.no_tlp = !tc->tlp,
 		.delack_ns = tc->delack_ms * 1000000ull,
 		.worker_id = id,
 		.nworkers = tc->workers,
+		.prefix = tc->prefix,
+		.syncookies = (enum core_syncookies)tc->syncookies,
+		.syn_backlog = tc->syn_backlog,
+		/* Split evenly, rounded up: the flow hash spreads
+		 * connections evenly over the workers. */
+		.max_conns = (uint32_t)(((uint64_t)tc->max_conns +
+					 tc->workers - 1) /
+					tc->workers),
+		.challenge_ack_limit = tc->challenge_ack_limit,
+		.reass_mem = tc->reass_mem,
 		/* TX writes a virtio_net_hdr: partial checksums and TSO. */
 		.tx_offload = t->dev.vnet_hdr,
 	};

@@ -145,10 +145,16 @@ assert len(d['workers']) == $WORKERS
 for k in ('pkts', 'bytes', 'ring_full', 'no_buf', 'wakeups'): assert k in d['rx'], k
 for w in d['workers']:
     for k in ('pkts_in', 'bytes_in', 'pkts_out', 'bytes_out', 'rx_ring',
-              'tx_ring', 'wakeups', 'batches', 'conns_active', 'drops'):
+              'tx_ring', 'wakeups', 'batches', 'conns_active', 'drops',
+              'syncookies_sent', 'syncookies_ok', 'syncookies_failed',
+              'challenge_acks_sent', 'challenge_acks_limited',
+              'reass_bytes'):
         assert k in w, k
 for k in ('pkts', 'bytes', 'batches', 'wakeups'): assert k in d['tx'], k
 assert 'IP_CSUM' in d['drops'] and 'TCP_CSUM' in d['drops']
+for r in ('IP_LAND', 'IP_BAD_OPT', 'TCP_NULL_FLAGS', 'TCP_CONN_LIMIT',
+          'TCP_SYNQ_FULL', 'TCP_OOO_MEM'):
+    assert r in d['drops'], r
 "
 else
 	t_fail "stat --json parses, expected keys" "client failed: $(cat "$LOG/json0.err")"
@@ -195,6 +201,8 @@ for l in lines:
     if types[m.group(1)] == 'counter':
         assert m.group(1).endswith('_total'), l
 assert 'tundra_worker_pkts_in_total' in names
+assert 'tundra_worker_syncookies_sent_total' in names
+assert types.get('tundra_worker_reass_bytes') == 'gauge', types.get('tundra_worker_reass_bytes')
 assert any(l.startswith('tundra_worker_pkts_in_total{worker="1"} ') for l in lines)
 assert any(l.startswith('tundra_drops_total{reason="IP_CSUM"} ') for l in lines)
 assert any(re.match(r'tundra_rx_pkts_total [1-9]', l) for l in lines)

@@ -392,6 +392,7 @@ static struct core_config default_config(void)
 		.delack_ns = 40 * MS,
 		.worker_id = 3,
 		.nworkers = 4,
+		.prefix = 24,
 	};
 
 	for (int i = 0; i < 16; i++) {

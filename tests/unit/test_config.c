@@ -99,7 +99,13 @@ Test(config, every_key_applied)
 		"[capture]\n"
 		"pcap = /tmp/x.pcap\n"
 		"[stop]\n"
-		"grace_ms = 123\n";
+		"grace_ms = 123\n"
+		"[limits]\n"
+		"syncookies = always\n"
+		"syn_backlog = 16\n"
+		"max_conns = 5000\n"
+		"challenge_ack_limit = 77\n"
+		"reass_mem = 1099511627776\n";
 
 	cr_assert_eq(load(text), 0, "%s", err);
 	cr_assert_eq(config_finish(&c, err, sizeof(err)), 0, "%s", err);
@@ -140,13 +146,18 @@ Test(config, every_key_applied)
 	cr_assert_str_eq(c.cfg.ctl_path, "/run/tundra.sock");
 	cr_assert_str_eq(c.cfg.pcap_path, "/tmp/x.pcap");
 	cr_assert_eq(c.cfg.stop_grace_ms, 123);
+	cr_assert_eq(c.cfg.syncookies, 2);
+	cr_assert_eq(c.cfg.syn_backlog, 16);
+	cr_assert_eq(c.cfg.max_conns, 5000);
+	cr_assert_eq(c.cfg.challenge_ack_limit, 77);
+	cr_assert_eq(c.cfg.reass_mem, 1ull << 40, "64-bit knob truncated");
 }
 
 /* Every knob of the table appears in the test above: a new knob must be
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 30);
+	cr_assert_eq(config_nknobs, 36);
 }
 
 Test(config, other_values)

@@ -598,10 +598,20 @@ CORE_TEST(no_ack_bit_is_dropped)
 	struct peer p;
 
 	peer_connect(&p, 40026, TAPP_PORT, 0xb000, 1460, -1, 65535);
+	/* FIN without ACK gets to the state machine, which drops it. */
+	raw_in(p.sport, p.dport, p.nxt, 0, TCP_PSH | TCP_FIN, 65535, NULL, 0,
+	       MSG, MSGLEN);
+	flush();
+	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_NO_ACK), 1);
+	cr_assert_eq(H->t.rxlen, 0);
+	assert_state(&p, TCPS_ESTABLISHED);
+	/* None of SYN, ACK, RST, FIN: the parser drops it already. */
 	raw_in(p.sport, p.dport, p.nxt, 0, TCP_PSH, 65535, NULL, 0, MSG,
 	       MSGLEN);
 	flush();
 	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_NULL_FLAGS), 1);
 	cr_assert_eq(drops(DROP_TCP_NO_ACK), 1);
 	cr_assert_eq(H->t.rxlen, 0);
 }
@@ -792,6 +802,8 @@ CORE_TEST(window_reopen_restarts_retransmission_timer)
 	struct peer p;
 	static uint8_t b[65536];
 
+	/* The timeout itself is under test: no probe before it. */
+	H->core->cfg.no_tlp = true;
 	peer_syn(&p, 40042, 19, 0xe000, 1460, -1, 0);
 	peer_send(&p, TCP_ACK, NULL, 0); /* zero window from the start */
 	expect_quiet();
@@ -819,6 +831,8 @@ CORE_TEST(rto_retransmits_then_aborts)
 	uint8_t d[100];
 
 	fill_random(d, sizeof(d), 31);
+	/* The timeouts themselves are under test: no probe before them. */
+	H->core->cfg.no_tlp = true;
 	H->t.write_on_accept = d;
 	H->t.write_on_accept_len = sizeof(d);
 	peer_connect(&p, 40050, TAPP_PORT, 0xf000, 1460, -1, 65535);
@@ -868,6 +882,8 @@ CORE_TEST(rto_go_back_n_and_ack_restarts)
 	struct peer p;
 	static uint8_t d[4000], b[8000];
 
+	/* The timeout itself is under test: no probe before it. */
+	H->core->cfg.no_tlp = true;
 	fill_random(d, sizeof(d), 32);
 	peer_connect(&p, 40051, 7, 0x11000, 1460, -1, 65535);
 	uint32_t start = p.ack;
@@ -1967,6 +1983,8 @@ CORE_TEST(rtt_sample_from_tsecr_sets_rto)
 	struct peer p;
 	struct pkt *k;
 
+	/* The timeout itself is under test: no probe before it. */
+	H->core->cfg.no_tlp = true;
 	/* The handshake ACK echoes the SYN-ACK at once: a sample of 0,
 	 * RTO = rto_min. */
 	peer_connect_cfg(&p, 41024, TAPP_PORT, 0x5c000, &sc);

@@ -180,7 +180,7 @@ Test(ipv4, build_then_parse)
 	cr_assert_eq(v.l4_len, 20);
 	cr_assert_eq(v.ttl, IPV4_DEFAULT_TTL);
 	/* The peer's view: to it, this datagram is "ours". */
-	assert_drop(ipv4_check_addrs(&v, PEER), DROP_NONE);
+	assert_drop(ipv4_check_addrs(&v, PEER, 0), DROP_NONE);
 }
 
 Test(ipv4, build_many_random)
@@ -404,7 +404,7 @@ static enum drop_reason addrs(uint32_t saddr, uint32_t daddr)
 	cr_assert_eq(ipv4_parse(b, n, &v), DROP_NONE);
 	cr_assert_eq(v.saddr, saddr);
 	cr_assert_eq(v.daddr, daddr);
-	return ipv4_check_addrs(&v, OUR);
+	return ipv4_check_addrs(&v, OUR, 24);
 }
 
 Test(ipv4, addrs_ok)
@@ -448,7 +448,8 @@ Test(ipv4, martian_sources)
 		IP4(224, 0, 0, 0),     IP4(224, 0, 0, 1),
 		IP4(239, 255, 255, 255), IP4(240, 0, 0, 1),
 		IP4(254, 1, 2, 3),     IP4(255, 255, 255, 254),
-		IP4(255, 255, 255, 255), OUR,
+		IP4(255, 255, 255, 255),
+		IP4(10, 0, 0, 255), /* our /24's directed broadcast */
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -462,11 +463,115 @@ Test(ipv4, check_addrs_on_hand_made_view)
 {
 	struct ip_view v = {.saddr = IP4(8, 8, 8, 8), .daddr = OUR};
 
-	assert_drop(ipv4_check_addrs(&v, OUR), DROP_NONE);
+	assert_drop(ipv4_check_addrs(&v, OUR, 24), DROP_NONE);
 	v.saddr = OUR;
-	assert_drop(ipv4_check_addrs(&v, OUR), DROP_IP_MARTIAN_SRC);
+	assert_drop(ipv4_check_addrs(&v, OUR, 24), DROP_IP_LAND);
 	v.saddr = IP4(8, 8, 8, 8);
-	assert_drop(ipv4_check_addrs(&v, IP4(8, 8, 4, 4)), DROP_IP_NOT_OURS);
+	assert_drop(ipv4_check_addrs(&v, IP4(8, 8, 4, 4), 24), DROP_IP_NOT_OURS);
+}
+
+/* Land attack: our own address as the source (the destination is ours, so
+ * source == destination), whatever the ports. */
+Test(ipv4, land)
+{
+	assert_drop(addrs(OUR, OUR), DROP_IP_LAND);
+}
+
+/* The directed broadcast depends on the prefix: 10.0.0.255 is a host of a
+ * /23 or /16, .127 is the broadcast of a /25; /31 and /32 have none (RFC
+ * 3021), and prefix 0 means "unknown, not checked". */
+Test(ipv4, directed_broadcast_source)
+{
+	struct ip_view v = {.saddr = IP4(10, 0, 0, 255), .daddr = OUR};
+
+	assert_drop(ipv4_check_addrs(&v, OUR, 24), DROP_IP_MARTIAN_SRC);
+	assert_drop(ipv4_check_addrs(&v, OUR, 23), DROP_NONE);
+	assert_drop(ipv4_check_addrs(&v, OUR, 0), DROP_NONE);
+	v.saddr = IP4(10, 0, 1, 255);
+	assert_drop(ipv4_check_addrs(&v, OUR, 23), DROP_IP_MARTIAN_SRC);
+	assert_drop(ipv4_check_addrs(&v, OUR, 24), DROP_NONE);
+	v.saddr = IP4(10, 0, 255, 255);
+	assert_drop(ipv4_check_addrs(&v, OUR, 16), DROP_IP_MARTIAN_SRC);
+	v.saddr = IP4(10, 0, 0, 127);
+	assert_drop(ipv4_check_addrs(&v, OUR, 25), DROP_IP_MARTIAN_SRC);
+	assert_drop(ipv4_check_addrs(&v, OUR, 24), DROP_NONE);
+	/* Another subnet's broadcast is just an address. */
+	v.saddr = IP4(10, 0, 1, 255);
+	assert_drop(ipv4_check_addrs(&v, OUR, 24), DROP_NONE);
+	v.saddr = IP4(10, 0, 0, 3);
+	assert_drop(ipv4_check_addrs(&v, OUR, 31), DROP_NONE);
+	v.saddr = IP4(10, 0, 0, 3);
+	assert_drop(ipv4_check_addrs(&v, OUR, 30), DROP_IP_MARTIAN_SRC);
+}
+
+/* ---- IP options: well formed ones are skipped ------------------------- */
+
+/* A datagram with these option bytes (padded with EOL to a multiple of 4)
+ * and a correct checksum, parsed. */
+static enum drop_reason parse_opts(const uint8_t *o, size_t olen)
+{
+	uint8_t b[80];
+	size_t words = (olen + 3) / 4;
+	size_t n = mk(b, (struct ipspec){.ihl = 5 + (unsigned)words,
+					 .payload = 8});
+	struct ip_view v;
+
+	memset(b + 20, 0, words * 4);
+	memcpy(b + 20, o, olen);
+	put16(b + 10, 0);
+	put16(b + 10, ref_csum(b, 20 + words * 4));
+	enum drop_reason r = ipv4_parse(b, n, &v);
+	if (r == DROP_NONE) {
+		cr_assert_eq(v.hdr_len, 20 + words * 4);
+		cr_assert_eq(v.l4, b + 20 + words * 4, "options not skipped");
+		cr_assert_eq(v.l4_len, 8);
+	}
+	return r;
+}
+
+#define OPTS(...) ((const uint8_t[]){__VA_ARGS__}), \
+		  sizeof((const uint8_t[]){__VA_ARGS__})
+
+Test(ipv4, options_well_formed_are_skipped)
+{
+	/* Record route (7), length 7, pointer 4, room for one address. */
+	assert_drop(parse_opts(OPTS(7, 7, 4, 0, 0, 0, 0)), DROP_NONE);
+	/* Timestamp (68), router alert (148), NOPs, EOL then garbage. */
+	assert_drop(parse_opts(OPTS(68, 8, 5, 0, 1, 2, 3, 4)), DROP_NONE);
+	assert_drop(parse_opts(OPTS(148, 4, 0, 0)), DROP_NONE);
+	assert_drop(parse_opts(OPTS(1, 1, 1, 0, 0xff, 0xff)), DROP_NONE);
+	/* An unknown option is skipped by its length. */
+	assert_drop(parse_opts(OPTS(30, 6, 9, 9, 9, 9)), DROP_NONE);
+	/* 40 bytes of options (IHL 15): one long record route. */
+	uint8_t rr[40] = {7, 39, 4};
+	assert_drop(parse_opts(rr, sizeof(rr)), DROP_NONE);
+}
+
+Test(ipv4, options_malformed)
+{
+	/* Length 0 and 1 are below the kind+length octets. */
+	assert_drop(parse_opts(OPTS(7, 0, 0, 0)), DROP_IP_BAD_OPT);
+	assert_drop(parse_opts(OPTS(7, 1, 0, 0)), DROP_IP_BAD_OPT);
+	/* A length past the header's end. */
+	assert_drop(parse_opts(OPTS(7, 9, 4, 0)), DROP_IP_BAD_OPT);
+	assert_drop(parse_opts(OPTS(1, 1, 1, 68, 8, 5, 0, 0)), DROP_IP_BAD_OPT);
+	/* A kind in the last byte with no room for its length. */
+	assert_drop(parse_opts(OPTS(1, 1, 1, 7)), DROP_IP_BAD_OPT);
+	/* Well formed, then a bad one. */
+	assert_drop(parse_opts(OPTS(148, 4, 0, 0, 7, 0, 0, 0)),
+		    DROP_IP_BAD_OPT);
+}
+
+Test(ipv4, options_source_route_dropped)
+{
+	/* LSRR (131) and SSRR (137), well formed, one hop. */
+	assert_drop(parse_opts(OPTS(131, 7, 4, 1, 2, 3, 4)), DROP_IP_SRCROUTE);
+	assert_drop(parse_opts(OPTS(137, 7, 4, 1, 2, 3, 4)), DROP_IP_SRCROUTE);
+	/* Also behind other options. */
+	assert_drop(parse_opts(OPTS(1, 148, 4, 0, 0, 131, 3, 4)),
+		    DROP_IP_SRCROUTE);
+	/* After EOL it is not an option any more. */
+	assert_drop(parse_opts(OPTS(0, 131, 3, 4)), DROP_NONE);
 }
 
 Test(ipv4, drop_names)

@@ -310,8 +310,10 @@ CORE_TEST(rto_loss_window_reno)
 	struct pkt *s[SEGS_MAX];
 	struct peer p;
 
+
 	h_destroy_core();
 	cfg.cc_algo = TCP_CC_RENO;
+	cfg.no_tlp = true; /* the timeout itself is under test */
 	h_core(&cfg);
 	peer_connect(&p, 42005, 19, 0x150000, 1460, 7, 65535);
 	cr_assert_eq(collect(s), 10);
@@ -347,6 +349,8 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	uint32_t cwnd0, ts_orig;
 	unsigned n;
 
+	/* The timeout itself is under test: no probe before it. */
+	H->core->cfg.no_tlp = true;
 	peer_syn_cfg(&p, 42006, 19, 0x160000, &sc);
 	peer_send(&p, TCP_ACK, NULL, 0);
 	cr_assert_eq(collect(s), 10);
@@ -379,6 +383,8 @@ CORE_TEST(genuine_rto_not_undone)
 	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
 	struct peer p;
 
+	/* The timeout itself is under test: no probe before it. */
+	H->core->cfg.no_tlp = true;
 	peer_syn_cfg(&p, 42007, 19, 0x170000, &sc);
 	peer_send(&p, TCP_ACK, NULL, 0);
 	cr_assert_eq(collect(s), 10);
@@ -582,6 +588,8 @@ CORE_TEST(go_back_n_skips_sacked_and_fin_stays_last)
 	struct peer p;
 	unsigned n;
 
+	/* The timeout itself is under test: no probe before it. */
+	H->core->cfg.no_tlp = true;
 	fill_random(d, sizeof(d), 11);
 	peer_syn_cfg(&p, 42010, TAPP_PORT, 0x1a0000, &sc);
 	peer_send(&p, TCP_ACK, NULL, 0);
@@ -629,4 +637,147 @@ CORE_TEST(go_back_n_skips_sacked_and_fin_stays_last)
 	skip_output();
 }
 
+/* RFC 8985 §7: the last ACK of a window is lost. Two RTTs later a probe
+ * resends the last segment; the peer's answer carries a D-SACK for it,
+ * so nothing was lost and the window stays. No RTO. */
+CORE_TEST(tlp_probe_after_a_lost_ack)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[3 * 1448];
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	uint32_t b[4][2];
+	struct peer p;
+
+	fill_random(d, sizeof(d), 13);
+	peer_syn_cfg(&p, 42011, TAPP_PORT, 0x1b0000, &sc);
+	H->now += 20 * MS; /* an RTT sample of 20 ms */
+	peer_send(&p, TCP_ACK, NULL, 0);
+	cr_assert(C(&p)->flags & TF_HAVE_RTT);
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 3);
+	uint32_t cwnd = C(&p)->cc.cwnd;
+	/* The peer got everything; its ACK is lost. PTO = 2 SRTT. */
+	uint64_t pto = C(&p)->pto_at;
+	cr_assert_gt(pto, H->now);
+	cr_assert_lt(pto, C(&p)->rto_at, "PTO = 2 SRTT, before the RTO");
+	advance(pto - H->now);
+	cr_assert_eq(collect(t), 1);
+	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq, "the last segment again");
+	cr_assert_eq(ST()->tlp_probes, 1);
+	cr_assert_eq(ST()->rto_timeouts, 0);
+	/* Its answer: everything acked, the probe reported as duplicate. */
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	b[0][0] = s[2]->seg.seq;
+	b[0][1] = s[2]->seg.seq + 1448;
+	ack_sack(&p, s[2]->seg.seq + 1448, b, 1);
+	cr_assert_eq(ST()->tlp_recoveries, 0);
+	cr_assert_eq(C(&p)->cc.cwnd, cwnd, "a duplicate probe changes nothing");
+	cr_assert_eq(C(&p)->rec & REC_TLP, 0);
+}
+
+/* The tail segment really was lost: the probe repairs it, the ACK has
+ * no D-SACK, and the sender responds as in a fast recovery (§7.4.2). */
+CORE_TEST(tlp_probe_repairs_a_lost_tail)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[3 * 1448];
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	struct peer p;
+
+	fill_random(d, sizeof(d), 14);
+	peer_syn_cfg(&p, 42012, TAPP_PORT, 0x1c0000, &sc);
+	H->now += 20 * MS;
+	peer_send(&p, TCP_ACK, NULL, 0);
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 3);
+	/* Segments 0 and 1 arrive (and are acked); 2 is lost. */
+	H->now += 20 * MS;
+	p.ts_ecr = s[1]->seg.opts.tsval;
+	ack_sack(&p, s[2]->seg.seq, NULL, 0);
+	uint32_t cwnd = C(&p)->cc.cwnd;
+	for (int i = 0; i < 100 && !ST()->tlp_probes; i++)
+		advance(5 * MS);
+	cr_assert_eq(ST()->tlp_probes, 1);
+	cr_assert_eq(collect(t), 1);
+	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq);
+	cr_assert(memcmp(t[0]->seg.data, d + 2 * 1448, 1448) == 0);
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[2]->seg.seq + 1448, NULL, 0);
+	cr_assert_eq(ST()->tlp_recoveries, 1);
+	cr_assert_lt(C(&p)->cc.cwnd, cwnd);
+	cr_assert_eq(ST()->rto_timeouts, 0);
+}
+
+/* With tlp = off the same loss waits for the RTO. */
+CORE_TEST(tlp_off_waits_for_the_rto)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[2 * 1448];
+	struct pkt *s[SEGS_MAX];
+	struct peer p;
+
+	H->core->cfg.no_tlp = true;
+	peer_syn_cfg(&p, 42013, TAPP_PORT, 0x1d0000, &sc);
+	H->now += 20 * MS;
+	peer_send(&p, TCP_ACK, NULL, 0);
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 2);
+	cr_assert_eq(C(&p)->pto_at, 0);
+	for (int i = 0; i < 100 && !ST()->rto_timeouts; i++)
+		advance(5 * MS);
+	cr_assert_eq(ST()->tlp_probes, 0);
+	cr_assert_eq(ST()->rto_timeouts, 1);
+	skip_output();
+}
+
+/* One batch of segments that changes more ranges than an ACK's SACK
+ * option can hold: further ACKs report the rest, each led by the newest
+ * range (RFC 2018 §4), so the sender hears of every range. */
+CORE_TEST(sack_blocks_of_a_batch_all_reported)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[20 * 100];
+	uint32_t blk[4][2], seen[16] = {0};
+	struct peer p;
+	struct pkt *k;
+	unsigned acks = 0;
+
+	fill_random(d, sizeof(d), 15);
+	peer_syn_cfg(&p, 42014, TAPP_PORT, 0x1e0000, &sc);
+	peer_send(&p, TCP_ACK, NULL, 0);
+	uint32_t b0 = p.nxt;
+	/* Chunks 1, 3, 5, ... 15 in one batch: eight new ranges. */
+	for (unsigned c = 1; c < 16; c += 2)
+		peer_raw(&p, b0 + c * 100, TCP_ACK, d + c * 100, 100);
+	flush();
+	while ((k = next_pkt())) {
+		int n = sack_of(k, blk);
+
+		cr_assert_geq(n, 1);
+		acks++;
+		/* The newest range (chunk 15) always leads. */
+		cr_assert_eq(blk[0][0], b0 + 1500, "ACK %u leads with %u", acks,
+			     blk[0][0] - b0);
+		for (int i = 0; i < n; i++)
+			seen[(blk[i][0] - b0) / 100] = 1;
+	}
+	for (unsigned c = 1; c < 16; c += 2)
+		cr_assert(seen[c], "range at chunk %u never reported", c);
+	/* 3 ranges in the first, then the newest and 2 more each. */
+	cr_assert_eq(acks, 4, "%u ACKs for 8 ranges", acks);
+	/* A later ACK reports only what changed since. */
+	peer_raw(&p, b0 + 17 * 100, TCP_ACK, d + 1700 % 2000, 100);
+	flush();
+	acks = 0;
+	while ((k = next_pkt()))
+		acks++;
+	cr_assert_eq(acks, 1);
+}
 TUNDRA_TSAN_SKIP_MAIN

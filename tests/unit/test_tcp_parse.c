@@ -263,7 +263,7 @@ Test(tcp_parse, max_options_40_bytes_of_nop)
 Test(tcp_parse, legal_flag_combinations)
 {
 	static const uint8_t ok[] = {
-		0, TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_FIN | TCP_ACK,
+		TCP_FIN, TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_FIN | TCP_ACK,
 		TCP_RST, TCP_RST | TCP_ACK, TCP_PSH | TCP_ACK | TCP_URG,
 		TCP_SYN | TCP_ECE | TCP_CWR, TCP_FIN | TCP_RST,
 	};
@@ -433,20 +433,41 @@ Test(tcp_parse, syn_fin)
 {
 	struct segspec s = seg_default();
 	s.flags = TCP_SYN | TCP_FIN;
-	assert_drop(parse_spec(s), DROP_TCP_BAD_FLAGS);
+	assert_drop(parse_spec(s), DROP_TCP_SYN_FIN);
 	s.flags = TCP_SYN | TCP_FIN | TCP_ACK | TCP_PSH;
-	assert_drop(parse_spec(s), DROP_TCP_BAD_FLAGS);
+	assert_drop(parse_spec(s), DROP_TCP_SYN_FIN);
+	s.flags = 0xff; /* "christmas tree": SYN and FIN among the rest */
+	assert_drop(parse_spec(s), DROP_TCP_SYN_FIN);
 }
 
 Test(tcp_parse, syn_rst)
 {
 	struct segspec s = seg_default();
 	s.flags = TCP_SYN | TCP_RST;
-	assert_drop(parse_spec(s), DROP_TCP_BAD_FLAGS);
+	assert_drop(parse_spec(s), DROP_TCP_SYN_RST);
 	s.flags = TCP_SYN | TCP_RST | TCP_ACK;
-	assert_drop(parse_spec(s), DROP_TCP_BAD_FLAGS);
-	s.flags = 0xff; /* "christmas tree" */
-	assert_drop(parse_spec(s), DROP_TCP_BAD_FLAGS);
+	assert_drop(parse_spec(s), DROP_TCP_SYN_RST);
+}
+
+/* nmap's null scan, and the flag-only variants that carry none of SYN,
+ * ACK, RST, FIN; FIN alone (FIN scan) and the nmap Xmas scan (FIN PSH
+ * URG) are left to the state machine, which resets them on a closed port
+ * as RFC 9293 §3.10.7.1 says. */
+Test(tcp_parse, null_flags)
+{
+	struct segspec s = seg_default();
+	s.flags = 0;
+	assert_drop(parse_spec(s), DROP_TCP_NULL_FLAGS);
+	s.flags = TCP_PSH | TCP_URG;
+	assert_drop(parse_spec(s), DROP_TCP_NULL_FLAGS);
+	s.flags = TCP_ECE | TCP_CWR;
+	assert_drop(parse_spec(s), DROP_TCP_NULL_FLAGS);
+	s.flags = TCP_FIN;
+	assert_drop(parse_spec(s), DROP_NONE);
+	s.flags = TCP_FIN | TCP_PSH | TCP_URG;
+	assert_drop(parse_spec(s), DROP_NONE);
+	s.flags = TCP_RST;
+	assert_drop(parse_spec(s), DROP_NONE);
 }
 
 /* ---- malformed options, through the whole segment ---------------------- */
