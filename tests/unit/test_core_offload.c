@@ -194,6 +194,8 @@ CORE_TEST(tso_retransmission_after_a_timeout)
 	uint64_t rexmits;
 
 	offload_core(64 * 1024);
+	/* The timeout itself, not a tail loss probe ahead of it. */
+	H->core->cfg.no_tlp = true;
 	peer_syn(&p, 41005, 19, 0x5000, 1460, 7, 65535);
 	peer_send(&p, TCP_ACK, NULL, 0);
 	start = p.ack;
