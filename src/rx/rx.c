@@ -139,7 +139,8 @@ static ssize_t rx_read_vnet(int fd, struct pkt *k, uint32_t size,
 /*
  * With offloads: note what the header says, and move a datagram that fits
  * a small buffer into one, so the big buffer serves the next read (big
- * buffers are few: pkt.h). Returns the buffer to dispatch.
+ * buffers are few: pkt.h). Returns the buffer to dispatch, or NULL when
+ * the datagram was dropped (counted).
  */
 static struct pkt *rx_offload(struct tundra *t, struct pkt *k,
 			      const struct virtio_net_hdr *vh)
@@ -158,8 +159,20 @@ static struct pkt *rx_offload(struct tundra *t, struct pkt *k,
 		refill(t);
 		s = pkt_get(&t->pool);
 	}
-	if (!s)
+	if (!s && t->bigpool.nfree >= t->bigpool.total / 2)
 		return k; /* deliver the big one */
+	if (!s) {
+		/*
+		 * Every small buffer is queued at a worker (a flood of
+		 * short datagrams, slow workers) and half the big ones are
+		 * too: keep the rest for super-packets, and drop this one
+		 * rather than let short datagrams pin every 64 KB buffer.
+		 */
+		pkt_put(&t->bigpool, k);
+		stat_add(t->rx.no_buf, 1);
+		LOG_WARN_RL("rx: no small packet buffer free, dropping");
+		return NULL;
+	}
 	s->big = 0;
 	s->len = k->len;
 	s->queue = k->queue;
@@ -233,8 +246,8 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 		k->len = (uint32_t)n;
 		k->queue = (uint16_t)q;
 		k->in_flags = 0;
-		if (t->dev.vnet_hdr)
-			k = rx_offload(t, k, &vh);
+		if (t->dev.vnet_hdr && !(k = rx_offload(t, k, &vh)))
+			continue;
 		if (t->cap)
 			capture_packet(t->cap, k->data, k->len);
 		stat_add(t->rx.pkts, 1);

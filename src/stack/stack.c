@@ -21,7 +21,7 @@
 #include "stack/stack.h"
 
 /* The big receive buffers' budget (offloads; see tundra_create). */
-#define RX_BIG_POOL_BYTES (32u << 20)
+#define RX_BIG_POOL_BYTES (8u << 20)
 
 void tundra_config_defaults(struct tundra_config *cfg)
 {
@@ -178,8 +178,8 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	/*
 	 * With offloads, big buffers for GSO super-packets, by a byte budget
 	 * rather than one per ring slot (that would be 64 KB x 4352 = 272 MiB
-	 * at the defaults): RX_BIG_POOL_BYTES, 32 MiB, about 500 buffers:
-	 * a 256 KB receive window holds 4 super-packets, so a hundred bulk
+	 * at the defaults): RX_BIG_POOL_BYTES, 8 MiB, about 127 buffers:
+	 * a 256 KB receive window holds 4 super-packets, so 32 bulk
 	 * flows' worth. Pages are touched only as buffers are first used
 	 * (the pool is a LIFO stack), so the resident size follows the
 	 * deepest backlog, not the budget. When all are queued at workers,
