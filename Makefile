@@ -9,6 +9,7 @@
 #   make bench           the benchmark battery, tundra vs kernel-veth, in one run
 #   make micro           microbenchmarks of the hot pieces
 #   make profile         perf profile of tundra under a benchmark
+#   make fuzz            libFuzzer targets, FUZZ_TIME s each (mk/fuzz.mk)
 #   make bench-veth      kernel-to-kernel baseline over a veth pair
 #   make format          clang-format every source file
 
@@ -150,6 +151,8 @@ profile:
 bench-veth: deps
 	$(MAKE) --no-print-directory all
 	bash bench/veth_baseline.sh $(BUILD)
+
+include mk/fuzz.mk
 
 format:
 	clang-format -i $$(find src include tests bench -name '*.[ch]')

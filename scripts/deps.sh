@@ -13,7 +13,10 @@ set -euo pipefail
 # python3 (protocol peers, JSON checks), timeout (coreutils), awk (mawk);
 # the attack tests: hping3 (SYN flood), nmap (scans), python3-scapy (forged
 # segments and malformed packets).
-# `deps.sh bench` adds gnuplot for the plots, `deps.sh profile` perf.
+# `deps.sh bench` adds gnuplot for the plots, `deps.sh profile` perf,
+# `deps.sh fuzz` clang with libFuzzer's runtime (libclang_rt.fuzzer is in
+# libclang-rt-14-dev, only a recommendation of clang-14 on Debian 12) and
+# llvm-symbolizer (llvm-14) for readable crash reports.
 PKGS=(
 	build-essential
 	pkg-config
@@ -42,8 +45,9 @@ for extra in "$@"; do
 	case $extra in
 	bench) PKGS+=(gnuplot-nox) ;;
 	profile) PKGS+=(linux-perf) ;;
+	fuzz) PKGS+=(clang libclang-rt-14-dev llvm-14) ;;
 	*)
-		echo "deps.sh: unknown group '$extra' (bench, profile)" >&2
+		echo "deps.sh: unknown group '$extra' (bench, profile, fuzz)" >&2
 		exit 2
 		;;
 	esac

@@ -313,7 +313,17 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 /* §3.10.7.4 eighth: the FIN. */
 static void fin_input(struct core *core, struct tcp_conn *c)
 {
-	c->rcv_nxt++;
+	/* Only the first FIN has a sequence number: the peer's stream
+	 * ended there. Another one at RCV.NXT (text after a FIN is
+	 * ignored the same way in data_input) must not move RCV.NXT past
+	 * anything the peer sent; it is acknowledged, and restarts
+	 * TIME-WAIT, like a retransmission. */
+	if (!(c->flags & TF_RCVD_FIN))
+		c->rcv_nxt++;
+	/* The FIN ends the peer's stream: whatever is still held beyond it
+	 * is not data (a broken or hostile peer sent it), so it is neither
+	 * kept nor SACKed any more. */
+	tcp_reass_free(c);
 	c->flags |= TF_ACK_NOW | TF_READABLE | TF_RCVD_FIN;
 	switch (c->state) {
 	case TCPS_SYN_RECEIVED:
@@ -517,6 +527,12 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		c->flags |= TF_ACK_NOW;
 	}
+	/* The ACK asked for above goes at this flush even if a later step
+	 * drops the segment and returns (no ACK bit, a bad ACK in
+	 * SYN-RECEIVED): a flag left without the schedule would wait for
+	 * some unrelated flush. */
+	if (c->flags & TF_ACK_NOW)
+		core_schedule(core, c);
 
 	/* RFC 7323 §4.3 (R3): remember the timestamp of a segment that
 	 * covers the last ACK we sent. */

@@ -111,6 +111,11 @@ bool tcp_reass_advance(struct tcp_conn *c)
 	}
 	ooo_account(c->core, o);
 	fin = o->has_fin && o->fin_seq == c->rcv_nxt;
+	/* In-order bytes went past a held FIN: the peer contradicted
+	 * itself, and the bytes won (they are in the stream now); that FIN
+	 * can never be next, so forget it rather than hold it forever. */
+	if (o->has_fin && seq_lt(o->fin_seq, c->rcv_nxt))
+		o->has_fin = false;
 	if (!o->n && (!o->has_fin || fin)) {
 		free(o);
 		c->ooo = NULL;

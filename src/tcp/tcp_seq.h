@@ -32,17 +32,26 @@ static inline bool seq_geq(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) >= 0;
 }
 
+/*
+ * The two interval tests below hold nothing when lo == hi. Without that
+ * check, the number exactly 2^31 away from lo would pass both halves: it
+ * is "after" lo and "before" hi at once (found by the tcp_state fuzzer: a
+ * SYN-ACK acknowledging ISS + 2^31 was taken in SYN-SENT before our SYN
+ * had gone out, SND.NXT = ISS). With lo != hi (and hi less than 2^31
+ * after lo) no number is ambiguous.
+ */
+
 /* lo <= x < hi, in sequence space. */
 static inline bool seq_in(uint32_t x, uint32_t lo, uint32_t hi)
 {
-	return seq_leq(lo, x) && seq_lt(x, hi);
+	return lo != hi && seq_leq(lo, x) && seq_lt(x, hi);
 }
 
 /* lo < x <= hi: the RFC 9293 §3.10.7.4 acceptable-ACK test
  * (SND.UNA < SEG.ACK =< SND.NXT). */
 static inline bool seq_in_open_closed(uint32_t x, uint32_t lo, uint32_t hi)
 {
-	return seq_lt(lo, x) && seq_leq(x, hi);
+	return lo != hi && seq_lt(lo, x) && seq_leq(x, hi);
 }
 
 static inline uint32_t seq_max(uint32_t a, uint32_t b)

@@ -223,7 +223,9 @@ n=0
 for ((i = 0; i < 100 * SLOW; i++)); do
 	q conns conns || true
 	n=$(grep -c '^conn .* ESTABLISHED ' "$LOG/conns.out" 2>/dev/null || true)
-	((n >= HOLD_CONNS)) && break
+	# Held and quiet: the peer may not have acked the last echo yet
+	# (a delayed ACK), which the field check below would catch.
+	((n >= HOLD_CONNS)) && ! grep -q ' sndbuf=[1-9]' "$LOG/conns.out" && break
 	sleep 0.1
 done
 if ((n == HOLD_CONNS)) && grep -q "^conns total=$HOLD_CONNS shown=$HOLD_CONNS workers=$WORKERS\$" "$LOG/conns.out"; then

@@ -1677,6 +1677,78 @@ CORE_TEST(reass_out_of_order_fin_then_hole_filled)
 	assert_state(&q, TCPS_LAST_ACK);
 }
 
+/* Found by the tcp_state fuzzer: data held beyond an out-of-order FIN
+ * stayed held (and SACKed) after the FIN was taken, with the FIN still
+ * marked as held behind RCV.NXT. The FIN ends the stream: nothing beyond
+ * it is kept. */
+CORE_TEST(reass_data_beyond_held_fin_is_discarded)
+{
+	struct peer p;
+	uint8_t d[400];
+
+	fill_random(d, sizeof(d), 66);
+	peer_connect(&p, 41005, TAPP_PORT, 0x55000, 1460, -1, 65535);
+	uint32_t b = p.nxt;
+	peer_raw(&p, b + 300, TCP_ACK, d + 300, 100);
+	peer_raw(&p, b + 100, TCP_ACK | TCP_FIN, d + 100, 100);
+	flush();
+	skip_output();
+	cr_assert_not_null(conn_of(&p)->ooo);
+	peer_raw(&p, b, TCP_ACK, d, 100);
+	flush();
+	expect_seg(TCP_ACK, p.ack, b + 201, 0);
+	expect_quiet();
+	assert_state(&p, TCPS_CLOSE_WAIT);
+	cr_assert(H->t.eof);
+	cr_assert_eq(H->t.rxlen, 200);
+	cr_assert(memcmp(H->t.rx, d, 200) == 0);
+	cr_assert_null(conn_of(&p)->ooo, "data beyond the FIN still held");
+}
+
+/* Found by the tcp_state fuzzer: in CLOSE-WAIT a second FIN at RCV.NXT
+ * (one past the first) moved RCV.NXT again, so tundra acknowledged a
+ * sequence number the peer never used. */
+CORE_TEST(second_fin_takes_no_sequence_number)
+{
+	struct peer p;
+
+	peer_connect(&p, 41006, TAPP_PORT, 0x56000, 1460, -1, 65535);
+	uint32_t b = p.nxt;
+	peer_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
+	expect_seg(TCP_ACK, p.ack, b + 1, 0);
+	assert_state(&p, TCPS_CLOSE_WAIT);
+	peer_send(&p, TCP_ACK | TCP_FIN, NULL, 0); /* at b + 1 = RCV.NXT */
+	expect_seg(TCP_ACK, p.ack, b + 1, 0);
+	expect_quiet();
+	assert_state(&p, TCPS_CLOSE_WAIT);
+	cr_assert_eq(conn_of(&p)->rcv_nxt, b + 1);
+}
+
+/* Found by the tcp_state fuzzer: a segment trimmed to the window asks
+ * for an ACK; when a later check dropped it (here: no ACK bit) the
+ * connection was not scheduled, so that ACK waited for an unrelated
+ * flush. */
+CORE_TEST(trimmed_segment_without_ack_bit_is_acked_at_the_flush)
+{
+	struct peer p;
+	uint8_t d[40];
+
+	fill_random(d, sizeof(d), 67);
+	peer_connect(&p, 41007, TAPP_PORT, 0x57000, 1460, -1, 65535);
+	uint32_t b = p.nxt;
+	peer_send(&p, TCP_ACK, d, 20);
+	skip_output();
+	/* 10 old bytes and 10 new ones, without the ACK bit: dropped.
+	 * (PSH|FIN: a segment with no SYN, ACK, RST or FIN is a scan probe
+	 * dropped at parse time, before the trimming under test.) */
+	peer_raw(&p, b + 10, TCP_PSH | TCP_FIN, d + 10, 20);
+	flush();
+	expect_seg(TCP_ACK, p.ack, b + 20, 0);
+	expect_quiet();
+	cr_assert_eq(drops(DROP_TCP_NO_ACK), 1);
+	cr_assert_eq(H->t.rxlen, 20);
+}
+
 /* RFC 2018 §4: the first block holds the segment that triggered the ACK,
  * then the most recently reported others; as many as fit: 4 without
  * timestamps. */
@@ -2272,6 +2344,30 @@ CORE_TEST(connect_bad_ack_in_syn_sent)
 	expect_quiet();
 	assert_state(&p, TCPS_ESTABLISHED);
 	cr_assert_eq(H->t.accepted, 1);
+}
+
+/* Found by the tcp_state fuzzer: before the flush sends our SYN (SND.NXT
+ * = ISS), no ACK is acceptable -- not even ISS + 2^31, which the
+ * sequence helpers used to place inside the empty range (ISS, ISS]. */
+CORE_TEST(connect_no_ack_acceptable_before_the_syn)
+{
+	struct tcp_conn *c = NULL;
+	int r = core_connect(H->core, PEER, 8085, &test_app, &H->t, H->now,
+			     &c);
+
+	cr_assert_eq(r, 0);
+	raw_in(8085, c->lport, 0x9000, c->iss + 0x80000000u,
+	       TCP_SYN | TCP_ACK, 8192, NULL, 0, NULL, 0);
+	/* <SEQ=SEG.ACK><CTL=RST> at once, and still SYN-SENT. */
+	expect_seg(TCP_RST, c->iss + 0x80000000u, 0, 0);
+	cr_assert_eq(c->state, TCPS_SYN_SENT);
+	cr_assert_eq(c->snd_una, c->iss);
+	cr_assert_eq(drops(DROP_TCP_BAD_ACK), 1);
+	cr_assert_eq(H->t.accepted, 0);
+	/* Our SYN still goes at the flush. */
+	flush();
+	expect_seg(TCP_SYN, c->iss, 0, 0);
+	expect_quiet();
 }
 
 /* The app refuses an actively opened connection in accepted(): it is

@@ -780,4 +780,5 @@ CORE_TEST(sack_blocks_of_a_batch_all_reported)
 		acks++;
 	cr_assert_eq(acks, 1);
 }
+
 TUNDRA_TSAN_SKIP_MAIN

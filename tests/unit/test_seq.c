@@ -103,6 +103,10 @@ ParameterizedTestParameters(seq, window)
 		{0x00000000u, 0x00000000u, 0x00000000u, false, false},
 		{0xffffffffu, 0xffffffffu, 0xffffffffu, false, false},
 		{0x00000001u, 0x00000000u, 0x00000000u, false, false},
+		/* ... even 2^31 away, which is both after lo and before hi */
+		{0x80000000u, 0x00000000u, 0x00000000u, false, false},
+		{0x7fffffffu, 0xffffffffu, 0xffffffffu, false, false},
+		{0x9234abcdu, 0x1234abcdu, 0x1234abcdu, false, false},
 		/* a large window, almost 2^31 */
 		{0x40000000u, 0xc0000000u, 0x3fffffffu, false, false},
 		{0x3ffffffeu, 0xc0000000u, 0x3fffffffu, true, true},
