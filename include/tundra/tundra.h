@@ -29,6 +29,14 @@ struct tundra_config {
 	unsigned mtu;
 	unsigned ring_size;     /* entries per RX->worker ring */
 	unsigned txqueuelen;    /* the device's kernel-side queue (packets) */
+	/* TUN offloads (IFF_VNET_HDR + TUNSETOFFLOAD: GSO receive, TSO send,
+	 * checksums left to the kernel). AUTO falls back to plain reads and
+	 * writes, with a log line, when the kernel refuses; ON fails. */
+	enum tundra_offload {
+		TUNDRA_OFFLOAD_AUTO = 0,
+		TUNDRA_OFFLOAD_ON,
+		TUNDRA_OFFLOAD_OFF,
+	} offload;
 	uint32_t sndbuf;        /* per-connection buffer sizes (bytes) */
 	uint32_t rcvbuf;
 	uint64_t time_wait_ms;  /* 2*MSL */

@@ -17,6 +17,7 @@
 
 static const char *const poll_modes[] = { "adaptive", "busy", "blocking",
 					  NULL };
+static const char *const offload_modes[] = { "auto", "on", "off", NULL };
 static const char *const cc_algos[] = { "cubic", "reno", NULL };
 static const char *const off_on[] = { "off", "on", NULL };
 static const char *const syncookie_modes[] = { "off", "on", "always",
@@ -50,6 +51,10 @@ const struct config_knob config_knobs[] = {
 	{ "device", "txqueuelen", "txqueuelen", "N", KT_UINT, 1, 1u << 20, NULL,
 	  "10000", "packets the kernel may queue on the device for tundra",
 	  C(txqueuelen) },
+	{ "device", "offload", "offload", "MODE", KT_ENUM, 0, 2, offload_modes,
+	  "auto",
+	  "TUN offloads (IFF_VNET_HDR: 64 KB GSO reads, TSO writes): auto uses them if the kernel accepts, else plain; on fails without them",
+	  C(offload) },
 
 	{ "threads", "workers", "workers", "W", KT_COUNT, 1, 256, NULL, "auto",
 	  "worker threads (auto: number of CPUs)", C(workers) },

@@ -194,6 +194,8 @@ struct core_out *core_out_get(struct core *core)
 		o->len = 0;
 		o->conn = NULL;
 		o->aux = NULL;
+		o->gso_size = 0;
+		o->csum_start = o->csum_offset = 0;
 	}
 	return o;
 }
@@ -422,6 +424,12 @@ void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
 void core_input_hashed(struct core *core, const uint8_t *pkt, uint32_t len,
 		       uint64_t now, const uint64_t *hash)
 {
+	core_input_pkt(core, pkt, len, now, hash, 0);
+}
+
+void core_input_pkt(struct core *core, const uint8_t *pkt, uint32_t len,
+		    uint64_t now, const uint64_t *hash, unsigned flags)
+{
 	struct ip_view ip;
 	struct tcp_seg seg;
 	enum drop_reason r;
@@ -436,6 +444,7 @@ void core_input_hashed(struct core *core, const uint8_t *pkt, uint32_t len,
 		core_drop(core, r);
 		return;
 	}
+	ip.l4_csum_ok = (flags & CORE_IN_CSUM_OK) != 0;
 	switch (ip.proto) {
 	case IPPROTO_TCP_:
 		r = tcp_parse(&ip, &seg);

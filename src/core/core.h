@@ -41,6 +41,16 @@ struct core_out {
 	uint32_t len;          /* total bytes */
 	struct tcp_conn *conn; /* send buffer the payload points into */
 	void *aux;             /* core-owned copy (ICMP replies), or NULL */
+	/*
+	 * Offloads (core_config.tx_offload only; all 0 otherwise): csum_start
+	 * != 0 says the transport checksum at csum_start + csum_offset holds
+	 * only the pseudo-header sum for the transmitter's device to finish;
+	 * gso_size != 0 makes this a TSO super-segment whose payload the
+	 * device cuts into gso_size pieces (the headers, iov[0], repeated on
+	 * each). The transmitter turns them into a virtio_net_hdr.
+	 */
+	uint16_t gso_size;
+	uint8_t csum_start, csum_offset;
 	uint8_t hdr[CORE_HDR_ROOM];
 };
 
@@ -78,6 +88,9 @@ struct core_config {
 	uint8_t iss_key[16];    /* RFC 6528 secret */
 	unsigned worker_id;     /* for stats and tundra_conn_worker() */
 	unsigned nworkers;      /* active opens pick ports that hash here */
+	bool tx_offload;        /* the transmitter finishes partial TCP
+				   checksums and cuts TSO super-segments
+				   (core_out.csum_start, gso_size) */
 	uint8_t prefix;         /* of addr's subnet: its broadcast is a
 				   martian source (0: not checked) */
 
@@ -145,6 +158,14 @@ void core_input(struct core *core, const uint8_t *pkt, uint32_t len,
  * caller already has it (NULL: compute it). */
 void core_input_hashed(struct core *core, const uint8_t *pkt, uint32_t len,
 		       uint64_t now, const uint64_t *hash);
+/* Flags of core_input_pkt. CORE_IN_CSUM_OK: the device vouches for the
+ * transport checksum (virtio_net_hdr NEEDS_CSUM or DATA_VALID: the kernel
+ * made the segment itself and left the checksum partial, or checked it),
+ * so the core does not verify it. A GSO super-packet needs no flag: it is
+ * one large TCP segment, accepted like any other. */
+#define CORE_IN_CSUM_OK 0x1
+void core_input_pkt(struct core *core, const uint8_t *pkt, uint32_t len,
+		    uint64_t now, const uint64_t *hash, unsigned flags);
 /* End of a batch: run app callbacks, send pending data, ACKs and FINs. */
 void core_flush(struct core *core, uint64_t now);
 /* True when core_flush has work (after core_tx_done freed descriptors). */

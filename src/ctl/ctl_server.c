@@ -36,6 +36,8 @@
 	X(no_buf, 0, "datagrams dropped: no packet buffer free")              \
 	X(read_errors, 0, "failed reads from the TUN device")                 \
 	X(wakeups, 0, "RX thread wake-ups with datagrams to read")            \
+	X(gso_pkts, 0, "GSO super-packets read (offloads)")                   \
+	X(other_queue, 0, "TCP datagrams read on a queue other than their flow's TX queue") \
 	X(impair_dropped, 0, "datagrams lost on purpose (--impair loss=)")     \
 	X(impair_dup, 0, "datagrams duplicated on purpose (--impair dup=)")   \
 	X(impair_delayed, 0, "datagrams held for later (--impair delay=...)") \
@@ -87,6 +89,7 @@
 	X(errors, 0, "failed writes (datagram dropped)")                      \
 	X(eagain, 0, "writes that found the device queue full")               \
 	X(wakeups, 0, "times a worker had to wake the TX thread")             \
+	X(tso_segs, 0, "TSO super-segments written (offloads)")               \
 	X(impair_dropped, 0, "datagrams lost on purpose (--impair loss=)")     \
 	X(impair_dup, 0, "datagrams duplicated on purpose (--impair dup=)")   \
 	X(impair_delayed, 0, "datagrams held for later (--impair delay=...)") \
@@ -162,6 +165,8 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->rx[RXF_read_errors] = stat_read(t->rx.read_errors);
 	s->rx[RXF_wakeups] = stat_read(t->rx.batches);
 	impair_snap(t->imp_rx, &s->rx[RXF_impair_dropped]);
+	s->rx[RXF_gso_pkts] = stat_read(t->rx.gso_pkts);
+	s->rx[RXF_other_queue] = stat_read(t->rx.other_queue);
 	for (unsigned i = 0; i < t->nworkers; i++) {
 		struct worker *w = &t->workers[i];
 		const struct core_stats *cs = core_stats(w->core);
@@ -215,6 +220,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->tx[TXF_eagain] = stat_read(t->tx.eagain);
 	s->tx[TXF_wakeups] = wakeups_of(&t->tx_wake);
 	impair_snap(t->imp_tx, &s->tx[TXF_impair_dropped]);
+	s->tx[TXF_tso_segs] = stat_read(t->tx.tso_segs);
 	s->drops[DROP_RX_RING_FULL] += s->rx[RXF_ring_full];
 	s->drops[DROP_RX_NO_BUF] += s->rx[RXF_no_buf];
 	return 0;

@@ -80,6 +80,7 @@ enum drop_reason ipv4_parse(const uint8_t *pkt, size_t len, struct ip_view *v)
 	v->l4_len = (uint16_t)(tot - ihl);
 	v->proto = h.proto;
 	v->ttl = h.ttl;
+	v->l4_csum_ok = false;
 	return DROP_NONE;
 }
 

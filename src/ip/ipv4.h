@@ -64,6 +64,9 @@ struct ip_view {
 	uint16_t l4_len;     /* total length - header length */
 	uint8_t proto;
 	uint8_t ttl;
+	/* The transport checksum need not be verified: the device vouched
+	 * for it (offloads; set by the core, false from ipv4_parse). */
+	bool l4_csum_ok;
 };
 
 /*

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "ip/ipv4.h"
 #include "stack/stack.h"
 #include "tcp/tcp_wire.h"
+#include "tun/vnet.h"
 
 /* How long RX keeps yielding to a worker whose ring is full before it
  * drops. */
@@ -61,16 +63,125 @@ static unsigned classify(struct tundra *t, struct pkt *k)
 	return flow_worker(h, t->nworkers);
 }
 
-/* Take back the buffers workers are done with. */
+/* Take back the buffers workers are done with, each to its own pool. */
 static void refill(struct tundra *t)
 {
-	struct pkt_pool *pool = &t->pool;
+	void *objs[BURST];
+	uint32_t n;
 
 	for (unsigned i = 0; i < t->nworkers; i++)
-		pool->nfree += ring_dequeue_burst(
-			t->workers[i].free_ring,
-			(void **)&pool->free[pool->nfree],
-			pool->total - pool->nfree);
+		while ((n = ring_dequeue_burst(t->workers[i].free_ring, objs,
+					       BURST)))
+			for (uint32_t j = 0; j < n; j++) {
+				struct pkt *k = objs[j];
+
+				pkt_put(k->big ? &t->bigpool : &t->pool, k);
+			}
+}
+
+/* A buffer to read into: a big one with offloads (a read may be a GSO
+ * super-packet), else a small one. NULL when none is free. */
+static struct pkt *rx_buf(struct tundra *t)
+{
+	struct pkt_pool *pool = t->dev.vnet_hdr ? &t->bigpool : &t->pool;
+	struct pkt *k = pkt_get(pool);
+
+	if (!k) {
+		refill(t);
+		k = pkt_get(pool);
+	}
+	if (k)
+		k->big = pool == &t->bigpool;
+	return k;
+}
+
+/*
+ * No buffer free: every one is queued at a worker. Give the workers the CPU
+ * for a while, as for a full ring (rx_queue): the kernel's queue holds
+ * what arrives meanwhile. Bounded; NULL after RX_FULL_WAIT_NS.
+ */
+static struct pkt *rx_buf_wait(struct tundra *t)
+{
+	uint64_t until = clock_now_ns() + RX_FULL_WAIT_NS;
+	struct pkt *k = NULL;
+
+	while (!k && clock_now_ns() < until &&
+	       !atomic_load_explicit(&t->stop_rx, memory_order_relaxed)) {
+		for (unsigned w = 0; w < t->nworkers; w++)
+			waiter_wake(&t->workers[w].wake);
+		sched_yield();
+		k = rx_buf(t);
+	}
+	return k;
+}
+
+/*
+ * One read with offloads: the virtio_net_hdr into vh, the datagram into
+ * k. Returns what read() returns, the header not counted (a read too
+ * short to hold the header is a read error, -1 with errno EINVAL).
+ */
+static ssize_t rx_read_vnet(int fd, struct pkt *k, uint32_t size,
+			    struct virtio_net_hdr *vh)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = vh, .iov_len = sizeof(*vh) },
+		{ .iov_base = k->data, .iov_len = size },
+	};
+	ssize_t n = readv(fd, iov, 2);
+
+	if (n <= 0)
+		return n;
+	if ((size_t)n < sizeof(*vh)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return n - (ssize_t)sizeof(*vh);
+}
+
+/*
+ * With offloads: note what the header says, and move a datagram that fits
+ * a small buffer into one, so the big buffer serves the next read (big
+ * buffers are few: pkt.h). Returns the buffer to dispatch, or NULL when
+ * the datagram was dropped (counted).
+ */
+static struct pkt *rx_offload(struct tundra *t, struct pkt *k,
+			      const struct virtio_net_hdr *vh)
+{
+	struct vnet_rx v;
+	struct pkt *s;
+
+	vnet_rx_parse(vh, k->len, &v);
+	k->in_flags = v.csum_ok ? CORE_IN_CSUM_OK : 0;
+	if (v.gso)
+		stat_add(t->rx.gso_pkts, 1);
+	if (k->len > t->pool.buf_size)
+		return k;
+	s = pkt_get(&t->pool);
+	if (!s) {
+		refill(t);
+		s = pkt_get(&t->pool);
+	}
+	if (!s && t->bigpool.nfree >= t->bigpool.total / 2)
+		return k; /* deliver the big one */
+	if (!s) {
+		/*
+		 * Every small buffer is queued at a worker (a flood of
+		 * short datagrams, slow workers) and half the big ones are
+		 * too: keep the rest for super-packets, and drop this one
+		 * rather than let short datagrams pin every 64 KB buffer.
+		 */
+		pkt_put(&t->bigpool, k);
+		stat_add(t->rx.no_buf, 1);
+		LOG_WARN_RL("rx: no small packet buffer free, dropping");
+		return NULL;
+	}
+	s->big = 0;
+	s->len = k->len;
+	s->queue = k->queue;
+	s->in_flags = k->in_flags;
+	memcpy(s->data, k->data, k->len);
+	pkt_put(&t->bigpool, k);
+	return s;
 }
 
 /* Push each worker's batch onto its ring (count[w] datagrams in
@@ -109,7 +220,8 @@ static void rx_dispatch(struct tundra *t, unsigned nw,
 						   count[w] - sent);
 		}
 		for (unsigned i = sent; i < count[w]; i++)
-			pkt_put(&t->pool, batch[w][i]);
+			pkt_put(batch[w][i]->big ? &t->bigpool : &t->pool,
+				batch[w][i]);
 		if (sent < count[w]) {
 			stat_add(t->rx.ring_full, count[w] - sent);
 			LOG_WARN_RL("rx: worker %u ring full for 50 ms, "
@@ -120,18 +232,9 @@ static void rx_dispatch(struct tundra *t, unsigned nw,
 	}
 }
 
-/* A free buffer, taking back what the workers are done with if need be;
- * NULL when every buffer is queued at a worker. */
-static struct pkt *rx_buf(struct tundra *t)
-{
-	struct pkt *k = pkt_get(&t->pool);
-
-	if (!k) {
-		refill(t);
-		k = pkt_get(&t->pool);
-	}
-	return k;
-}
+/* What a held datagram must keep besides its bytes: its queue and the
+ * core input flags (a partial checksum stays vouched for). */
+#define RX_AUX(q, f) ((uint16_t)((q) | (f) << 8)) /* queues < 256 */
 
 /*
  * --impair on receive (src/impair/): decide k's fate. Returns true when it
@@ -155,12 +258,28 @@ static bool rx_impair(struct tundra *t, struct pkt *k)
 			memcpy(copy, k->data, k->len);
 			/* A full queue is counted there (impair_full). */
 			if (impair_hold(t->imp_rx, p.when, p.copies, copy,
-					k->len, k->queue))
+					k->len, RX_AUX(k->queue, k->in_flags)))
 				free(copy);
 		}
 	}
-	pkt_put(&t->pool, k);
+	pkt_put(k->big ? &t->bigpool : &t->pool, k);
 	return true;
+}
+
+/* A buffer for a held datagram of len bytes: a small one if it fits. */
+static struct pkt *rx_buf_for(struct tundra *t, uint32_t len)
+{
+	struct pkt_pool *pool =
+		len <= t->pool.buf_size ? &t->pool : &t->bigpool;
+	struct pkt *k = pkt_get(pool);
+
+	if (!k) {
+		refill(t);
+		k = pkt_get(pool);
+	}
+	if (k)
+		k->big = pool == &t->bigpool;
+	return k;
 }
 
 /* Dispatch the held datagrams that are due, each copy in a pool buffer. */
@@ -177,7 +296,7 @@ static void rx_impair_release(struct tundra *t)
 		got = 0;
 		while (got + 2 <= BURST && impair_pop(t->imp_rx, now, &it)) {
 			for (unsigned c = 0; c < it.copies; c++) {
-				struct pkt *k = rx_buf(t);
+				struct pkt *k = rx_buf_for(t, it.len);
 				unsigned w;
 
 				if (!k) {
@@ -186,7 +305,8 @@ static void rx_impair_release(struct tundra *t)
 				}
 				memcpy(k->data, it.obj, it.len);
 				k->len = it.len;
-				k->queue = it.aux;
+				k->queue = it.aux & 0xff;
+				k->in_flags = (uint8_t)(it.aux >> 8);
 				if (t->cap)
 					capture_packet(t->cap, k->data, k->len);
 				w = classify(t, k);
@@ -211,12 +331,21 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 	*again = false;
 	while (got < BURST) {
 		struct pkt *k = rx_buf(t);
+		struct virtio_net_hdr vh;
 		ssize_t n;
 		unsigned w;
 
+		if (!k && got) {
+			/* Hand the workers what we hold first: they return
+			 * buffers as they go. */
+			*again = true;
+			break;
+		}
+		if (!k)
+			k = rx_buf_wait(t);
 		if (!k) {
-			/* Every buffer is queued at a worker: drop. */
-			uint8_t scratch[64];
+			/* Every buffer stayed queued at a worker: drop. */
+			uint8_t scratch[128];
 			if (read(t->dev.fds[q], scratch, sizeof(scratch)) < 0)
 				break;
 			stat_add(t->rx.no_buf, 1);
@@ -224,9 +353,26 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 				    "(queue %u)", q);
 			continue;
 		}
-		n = read(t->dev.fds[q], k->data, t->pool.buf_size);
+		if (t->dev.vnet_hdr)
+			n = rx_read_vnet(t->dev.fds[q], k, t->bigpool.buf_size,
+					 &vh);
+		else
+			n = read(t->dev.fds[q], k->data, t->pool.buf_size);
+		if (n > 0 && (size_t)n > (k->big ? t->bigpool.buf_size
+						  : t->pool.buf_size)) {
+			/* TUN reports the whole length of a datagram it
+			 * truncated to our buffer; we never ask for one
+			 * that large (MTU, or 64 KB GSO), but never read
+			 * past the buffer either. */
+			pkt_put(k->big ? &t->bigpool : &t->pool, k);
+			stat_add(t->rx.read_errors, 1);
+			LOG_WARN_RL("rx: %zd-byte datagram on %s queue %u "
+				    "does not fit a buffer, dropped", n,
+				    t->cfg.dev, q);
+			continue;
+		}
 		if (n <= 0) {
-			pkt_put(&t->pool, k);
+			pkt_put(k->big ? &t->bigpool : &t->pool, k);
 			if (n < 0 && errno != EAGAIN && errno != EINTR) {
 				stat_add(t->rx.read_errors, 1);
 				LOG_WARN_RL("rx: read from %s queue %u: %m",
@@ -236,15 +382,25 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 		}
 		k->len = (uint32_t)n;
 		k->queue = (uint16_t)q;
+		k->in_flags = 0;
+		if (t->dev.vnet_hdr && !(k = rx_offload(t, k, &vh)))
+			continue;
 		stat_add(t->rx.pkts, 1);
-		stat_add(t->rx.bytes, (uint64_t)n);
+		stat_add(t->rx.bytes, k->len);
 		got++;
 		/* The capture records what tundra receives: after this. */
 		if (unlikely(t->imp_rx) && rx_impair(t, k))
 			continue;
 		if (t->cap)
-			capture_packet(t->cap, k->data, (size_t)n);
+			capture_packet(t->cap, k->data, k->len);
 		w = classify(t, k);
+		/* TX writes worker w's flows on queue w mod Q, and the kernel
+		 * sends a flow on the queue it was last written on: a TCP
+		 * datagram on another queue is one the kernel has not (yet)
+		 * mapped, e.g. a SYN, which could overtake or trail the
+		 * flow's datagrams on the other queue. */
+		if (k->has_hash && q != w % t->dev.nqueues)
+			stat_add(t->rx.other_queue, 1);
 		batch[w][count[w]++] = k;
 	}
 	if (got == BURST)

@@ -14,10 +14,14 @@
 #include <unistd.h>
 #include <urcu.h>
 
+#include "base/compiler.h"
 #include "ctl/ctl.h"
 #include "base/log.h"
 #include "capture/pcap.h"
 #include "stack/stack.h"
+
+/* The big receive buffers' budget (offloads; see tundra_create). */
+#define RX_BIG_POOL_BYTES (8u << 20)
 
 void tundra_config_defaults(struct tundra_config *cfg)
 {
@@ -36,6 +40,7 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->mtu = 1500;
 	cfg->ring_size = 2048;
 	cfg->txqueuelen = 10000;
+	cfg->offload = TUNDRA_OFFLOAD_AUTO;
 	cfg->sndbuf = 256 * 1024;
 	cfg->rcvbuf = 256 * 1024;
 	cfg->time_wait_ms = 60000; /* 2 * MSL, MSL = 30 s as in Linux */
@@ -103,6 +108,9 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		.peer_prefix = cfg->peer_prefix,
 		.tun_path = cfg->tun_path,
 		.txqueuelen = cfg->txqueuelen,
+		.offload = cfg->offload == TUNDRA_OFFLOAD_OFF  ? TUN_OFFLOAD_OFF
+			   : cfg->offload == TUNDRA_OFFLOAD_ON ? TUN_OFFLOAD_ON
+							       : TUN_OFFLOAD_AUTO,
 	};
 	struct tundra *t;
 	uint32_t bufsize;
@@ -138,8 +146,14 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	rc = tun_open(&t->dev, &tc, err, errlen);
 	if (rc)
 		goto fail;
-	LOG_INFO("device %s ready: %u queue(s), mtu %u, %u worker(s)",
-		 cfg->dev, t->dev.nqueues, cfg->mtu, cfg->workers);
+	LOG_INFO("device %s ready: %u queue(s), mtu %u, %u worker(s), "
+		 "offloads %s",
+		 cfg->dev, t->dev.nqueues, cfg->mtu, cfg->workers,
+		 t->dev.vnet_hdr ? "on (GSO/TSO, 64 KB)" : "off");
+	if (t->dev.offload_why[0])
+		LOG_WARN("offload = auto: the kernel refused offloads (%s); "
+			 "reading and writing one MTU-sized packet at a time",
+			 t->dev.offload_why);
 	if (cfg->pcap_path && cfg->pcap_path[0]) {
 		t->cap = capture_open(cfg->pcap_path, err, errlen);
 		if (!t->cap) {
@@ -160,6 +174,23 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	bufsize = (cfg->mtu + 63) & ~63u;
 	if (pkt_pool_init(&t->pool, cfg->workers * cfg->ring_size + BURST * 4,
 			  bufsize))
+		goto fail;
+	/*
+	 * With offloads, big buffers for GSO super-packets, by a byte budget
+	 * rather than one per ring slot (that would be 64 KB x 4352 = 272 MiB
+	 * at the defaults): RX_BIG_POOL_BYTES, 8 MiB, about 127 buffers:
+	 * a 256 KB receive window holds 4 super-packets, so 32 bulk
+	 * flows' worth. Pages are touched only as buffers are first used
+	 * (the pool is a LIFO stack), so the resident size follows the
+	 * deepest backlog, not the budget. When all are queued at workers,
+	 * RX waits for them (the kernel's queue holds the packets) and only
+	 * then drops (no_buf).
+	 */
+	if (t->dev.vnet_hdr &&
+	    pkt_pool_init(&t->bigpool,
+			  MIN(RX_BIG_POOL_BYTES / (PKT_BIG_SIZE + 64),
+			      t->pool.total),
+			  PKT_BIG_SIZE))
 		goto fail;
 	t->rx_stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->rx_stop_efd < 0 || waiter_init(&t->tx_wake))
@@ -295,6 +326,7 @@ void tundra_destroy(struct tundra *t)
 	listeners_destroy(t->listeners);
 	stack_impair_fini(t);
 	pkt_pool_destroy(&t->pool);
+	pkt_pool_destroy(&t->bigpool);
 	if (t->rx_stop_efd >= 0)
 		close(t->rx_stop_efd);
 	waiter_destroy(&t->tx_wake);

@@ -64,10 +64,13 @@ struct rx_stats {
 	uint64_t ring_full, no_buf, read_errors;
 	uint64_t ring_waits; /* yields to a worker whose ring was full */
 	uint64_t batches;
+	uint64_t gso_pkts;   /* GSO super-packets read (offloads) */
+	uint64_t other_queue; /* TCP datagrams not on their flow's TX queue */
 };
 
 struct tx_stats {
 	uint64_t pkts, bytes, batches, errors, eagain;
+	uint64_t tso_segs;   /* TSO super-segments written (offloads) */
 };
 
 struct tundra {
@@ -83,7 +86,8 @@ struct tundra {
 	pthread_t rx_thread;
 	bool rx_started;
 	int rx_stop_efd;
-	struct pkt_pool pool;
+	struct pkt_pool pool;    /* MTU-sized buffers */
+	struct pkt_pool bigpool; /* 64 KB ones, with offloads only (pkt.h) */
 	struct rx_stats rx;
 
 	/* TX thread */

@@ -17,8 +17,17 @@ struct seg_spec {
 	uint8_t flags;
 	uint16_t wnd;          /* already scaled down */
 	uint8_t optlen;        /* multiple of 4 bytes */
+	uint16_t gso_size;     /* TSO: payload per wire segment; 0: one */
 	uint8_t opts[TCP_MAX_OPT_LEN];
 };
+
+/*
+ * TSO (core_config.tx_offload): one descriptor may carry up to this much
+ * payload, which the device cuts into MSS-sized segments. The IPv4 total
+ * length of the super-segment must fit its 16 bits, with the longest TCP
+ * header (RFC 791 §3.1, RFC 9293 §3.1).
+ */
+#define TCP_TSO_MAX (65535u - IPV4_HDR_LEN - TCP_HDR_LEN - TCP_MAX_OPT_LEN)
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -77,9 +86,24 @@ static void tcp_emit(struct core *core, struct core_out *o,
 	 * header and the payload. */
 	sum = csum_pseudo_ipv4(htonl(s->laddr), htonl(s->raddr), IPPROTO_TCP_,
 			       (uint16_t)(thlen + paylen));
-	sum = csum_partial(th, thlen, sum);
-	sum = csum_iov(&o->iov[1], o->niov - 1, sum);
-	h.check = csum_fold(sum);
+	if (core->cfg.tx_offload) {
+		/*
+		 * The device finishes it (virtio NEEDS_CSUM, as Linux's
+		 * CHECKSUM_PARTIAL): the field holds the pseudo-header sum,
+		 * folded, not complemented; the device adds the header and
+		 * payload from csum_start on. For a super-segment the
+		 * length in it is the whole TCP length, which the kernel's
+		 * segmentation adjusts per piece (tcp_gso_segment).
+		 */
+		h.check = (uint16_t)~csum_fold(sum);
+		o->csum_start = IPV4_HDR_LEN;
+		o->csum_offset = 16;
+		o->gso_size = s->gso_size;
+	} else {
+		sum = csum_partial(th, thlen, sum);
+		sum = csum_iov(&o->iov[1], o->niov - 1, sum);
+		h.check = csum_fold(sum);
+	}
 	memcpy(th + 16, &h.check, 2);
 
 	o->iov[0].iov_base = o->hdr;
@@ -183,6 +207,7 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 	s->seq = seq;
 	s->ack = (flags & TCP_ACK) ? c->rcv_nxt : 0;
 	s->flags = flags;
+	s->gso_size = 0;
 	/* RFC 7323 §2.2: the window in a SYN is never scaled. */
 	if ((c->flags & TF_WSCALE) && !(flags & TCP_SYN))
 		wnd >>= c->rcv_wscale;
@@ -413,6 +438,8 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 	if (fin)
 		flags |= TCP_FIN;
 	spec_for(core, c, &s, seq, flags);
+	if (n > tcp_smss(c))
+		s.gso_size = (uint16_t)tcp_smss(c); /* TSO */
 	if (seq_lt(seq, c->snd_max)) {
 		stat_add(core->stats.retransmits, 1);
 		c->retransmits++;
@@ -430,6 +457,27 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 	c->flags &= ~TF_PROBE;
 	tcp_emit(core, o, &s, n);
 	return true;
+}
+
+/*
+ * How much of avail bytes (usable of them inside the send and congestion
+ * windows) the next data segment carries: one MSS, or with TSO up to
+ * TCP_TSO_MAX in one super-segment. A super-segment that does not take all
+ * the data ends on an MSS boundary, so no piece of it is a short segment
+ * the sender SWS and Nagle rules below would have held back (RFC 9293
+ * §3.8.6.2.1, §3.7.4).
+ */
+static uint32_t tcp_tso_len(const struct core *core, uint32_t avail,
+			    uint32_t usable, uint32_t mss)
+{
+	uint32_t n = MIN(avail, usable);
+
+	if (!core->cfg.tx_offload || n <= mss)
+		return MIN(n, mss);
+	n = MIN(n, TCP_TSO_MAX / mss * mss);
+	if (n < avail)
+		n -= n % mss;
+	return n;
 }
 
 /* RFC 6675 §5 (C): in recovery, while cwnd - pipe >= 1 SMSS, retransmit
@@ -554,10 +602,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
 		usable = room > 0 ? (uint32_t)room : 0;
 		mss = smss;
-		n = MIN(MIN(avail, usable), mss);
 		/* RFC 5681 §3.1: no more in flight than cwnd. */
-		if (inflight + n > cwnd)
-			n = cwnd > inflight ? cwnd - inflight : 0;
+		usable = MIN(usable, cwnd > inflight ? cwnd - inflight : 0);
+		n = tcp_tso_len(core, avail, usable, mss);
 		/* The FIN follows the last byte (and goes again after a
 		 * rewind); like Linux, it is sent whatever the window (a
 		 * zero window accepts it at RCV.NXT). Not at the end of
@@ -591,7 +638,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		inflight += n + fin;
 		c->snd_nxt += n + fin;
 		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
-		if (n < mss)
+		/* A super-segment's last piece may be short (Linux:
+		 * tcp_minshall_update). */
+		if (n < mss || n % mss)
 			c->snd_sml = c->snd_nxt;
 		if (fin && !(c->flags & TF_FIN_SENT)) {
 			c->flags |= TF_FIN_SENT;

@@ -104,10 +104,16 @@ enum drop_reason tcp_parse(const struct ip_view *ip, struct tcp_seg *seg)
 	doff = (h.doff >> 4) * 4u;
 	if (unlikely(doff < TCP_HDR_LEN || doff > ip->l4_len))
 		return DROP_TCP_DOFF;
-	sum = csum_pseudo_ipv4(htonl(ip->saddr), htonl(ip->daddr),
-			       IPPROTO_TCP_, ip->l4_len);
-	if (unlikely(csum_fold(csum_partial(ip->l4, ip->l4_len, sum)) != 0))
-		return DROP_TCP_CSUM;
+	/* RFC 9293 §3.1. With offloads the kernel may hand us a segment it
+	 * made itself with the checksum still partial (only the pseudo-header
+	 * sum in place): nothing to verify, nothing crossed a wire. */
+	if (!ip->l4_csum_ok) {
+		sum = csum_pseudo_ipv4(htonl(ip->saddr), htonl(ip->daddr),
+				       IPPROTO_TCP_, ip->l4_len);
+		if (unlikely(csum_fold(csum_partial(ip->l4, ip->l4_len,
+						    sum)) != 0))
+			return DROP_TCP_CSUM;
+	}
 	seg->sport = ntohs(h.sport);
 	seg->dport = ntohs(h.dport);
 	if (unlikely(seg->sport == 0 || seg->dport == 0))

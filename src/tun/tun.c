@@ -32,13 +32,32 @@
 /*
  * The TUNSETIFF flags every queue is attached with. All queues of a
  * multi-queue device must agree on them (tun_set_iff rejects a mismatch of
- * IFF_MULTI_QUEUE with EINVAL). The offload work adds IFF_VNET_HDR here from
- * the config, and TUNSETVNETHDRSZ/TUNSETOFFLOAD in tun_attach_queue().
+ * IFF_MULTI_QUEUE with EINVAL); IFF_VNET_HDR asks for offloads, which
+ * tun_set_offload() then turns on.
  */
-static short tun_ifr_flags(const struct tun_config *cfg)
+static short tun_ifr_flags(bool vnet_hdr)
 {
-	(void)cfg;
-	return IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+	return (short)(IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE |
+		       (vnet_hdr ? IFF_VNET_HDR : 0));
+}
+
+/*
+ * The virtio header's size and the offloads we take: checksums (the
+ * kernel may leave a TCP checksum partial, and accepts ours partial) and
+ * TCPv4 segmentation both ways. Not TUN_F_TSO6 (tundra has no IPv6), nor
+ * TUN_F_TSO_ECN (tundra does not negotiate ECN), nor UDP. Both settings
+ * belong to the device, so one queue's fd is enough. 0 or -errno.
+ */
+static int tun_set_offload(int fd)
+{
+	int sz = TUN_VNET_HDR_LEN;
+
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)
+		return -errno;
+	if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) <
+	    0)
+		return -errno;
+	return 0;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -203,7 +222,8 @@ int tun_open(struct tun_dev *dev, const struct tun_config *cfg, char *err,
 	     size_t errlen)
 {
 	const char *path = cfg->tun_path ? cfg->tun_path : TUN_DEFAULT_PATH;
-	short flags = tun_ifr_flags(cfg);
+	bool vnet = cfg->offload != TUN_OFFLOAD_OFF;
+	short flags;
 	char name[IFNAMSIZ];
 	char eb[128];
 	struct tun_nl nl;
@@ -249,6 +269,8 @@ int tun_open(struct tun_dev *dev, const struct tun_config *cfg, char *err,
 		return rc;
 	}
 
+again:
+	flags = tun_ifr_flags(vnet);
 	memset(name, 0, sizeof(name));
 	memcpy(name, cfg->name, strlen(cfg->name));
 	for (i = 0; i < cfg->queues; i++) {
@@ -271,9 +293,45 @@ int tun_open(struct tun_dev *dev, const struct tun_config *cfg, char *err,
 			     "cannot attach queue %u of %u to TUN device %s: %s",
 			     i + 1, cfg->queues, name,
 			     errstr(-rc, eb, sizeof(eb)));
+		if (vnet && cfg->offload == TUN_OFFLOAD_AUTO && i == 0 &&
+		    stage == STAGE_SETIFF && rc == -EINVAL) {
+			/* A kernel without IFF_VNET_HDR: go plain. */
+			snprintf(dev->offload_why, sizeof(dev->offload_why),
+				 "TUNSETIFF with IFF_VNET_HDR: %s",
+				 errstr(-rc, eb, sizeof(eb)));
+			vnet = false;
+			goto again;
+		}
 		goto fail;
 	}
 	memcpy(dev->name, name, sizeof(dev->name));
+
+	if (vnet) {
+		rc = tun_set_offload(dev->fds[0]);
+		if (rc && cfg->offload == TUN_OFFLOAD_ON) {
+			errf(err, errlen,
+			     "the kernel refused offloads on %s: %s (offload = off runs without them)",
+			     name, errstr(-rc, eb, sizeof(eb)));
+			goto fail;
+		}
+		if (rc) {
+			/*
+			 * AUTO: start over without IFF_VNET_HDR. Closing
+			 * every queue removes a device we created; one we
+			 * attached to stays and is attached to again.
+			 */
+			char why[sizeof(dev->offload_why)];
+
+			snprintf(why, sizeof(why), "TUNSETOFFLOAD: %s",
+				 errstr(-rc, eb, sizeof(eb)));
+			tun_close(dev);
+			tun_reset(dev);
+			memcpy(dev->offload_why, why, sizeof(why));
+			vnet = false;
+			goto again;
+		}
+	}
+	dev->vnet_hdr = vnet;
 
 	rc = tun_nl_get_link(&nl, name, &link);
 	if (rc) {

@@ -4,12 +4,16 @@
  * straight from the connection's send buffer: no copy), then returns the
  * descriptors to their worker. A worker's flows always go out on the same
  * queue (worker id mod queues), so the kernel keeps each flow on one queue.
+ * With offloads each write starts with a virtio_net_hdr built from the
+ * descriptor: NEEDS_CSUM for a partial checksum, GSO_TCPV4 for a TSO
+ * super-segment the kernel cuts into MSS-sized segments.
  *
  * Writing here keeps the kernel's receive work for each packet (which runs
  * in the writing thread) off the workers.
  */
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,9 +21,28 @@
 #include "capture/pcap.h"
 #include "impair/impair.h"
 #include "stack/stack.h"
+#include "tun/vnet.h"
 
 static void tx_write(struct tundra *t, int fd, struct core_out *o)
 {
+	/* With offloads every write starts with a virtio_net_hdr (all zero
+	 * for a finished datagram); the core's pieces follow. */
+	struct virtio_net_hdr vh;
+	struct iovec iov[CORE_OUT_MAX_IOV + 1];
+	const struct iovec *v = o->iov;
+	int niov = o->niov;
+	size_t extra = 0;
+
+	if (t->dev.vnet_hdr) {
+		vnet_tx_build(&vh, (uint16_t)o->iov[0].iov_len, o->csum_start,
+			      o->csum_offset, o->gso_size);
+		iov[0] = (struct iovec){ .iov_base = &vh,
+					 .iov_len = sizeof(vh) };
+		memcpy(&iov[1], o->iov, o->niov * sizeof(*o->iov));
+		v = iov;
+		niov++;
+		extra = sizeof(vh);
+	}
 	/* Captured before the write: the kernel handles a TUN write inside
 	 * writev, so its answer can reach RX (and the capture) before writev
 	 * returns; recording first keeps the file in causal order. A write
@@ -27,11 +50,13 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 	if (t->cap)
 		capture_packetv(t->cap, o->iov, o->niov);
 	for (int tries = 0; tries < 100; tries++) {
-		ssize_t n = writev(fd, o->iov, o->niov);
+		ssize_t n = writev(fd, v, niov);
 
 		if (n >= 0) {
 			stat_add(t->tx.pkts, 1);
-			stat_add(t->tx.bytes, (uint64_t)n);
+			stat_add(t->tx.bytes, (uint64_t)n - extra);
+			if (o->gso_size)
+				stat_add(t->tx.tso_segs, 1);
 			return;
 		}
 		if (errno == EINTR)

@@ -151,6 +151,8 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 					tc->workers),
 		.challenge_ack_limit = tc->challenge_ack_limit,
 		.reass_mem = tc->reass_mem,
+		/* TX writes a virtio_net_hdr: partial checksums and TSO. */
+		.tx_offload = t->dev.vnet_hdr,
 	};
 	struct core_env env = {
 		.ctx = w,
@@ -169,7 +171,7 @@ int worker_init(struct tundra *t, struct worker *w, unsigned id)
 	 * connections; the TX ring holds them all so a send never fails. */
 	w->ndescs = 4096;
 	w->rx_ring = ring_create(tc->ring_size);
-	w->free_ring = ring_create(t->pool.total);
+	w->free_ring = ring_create(t->pool.total + t->bigpool.total);
 	w->tx_ring = ring_create(w->ndescs);
 	w->done_ring = ring_create(w->ndescs);
 	w->descs = calloc(w->ndescs, sizeof(*w->descs));
@@ -236,8 +238,8 @@ static uint32_t rx_burst(struct worker *w, uint64_t now)
 		return 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct pkt *k = pkts[i];
-		core_input_hashed(w->core, k->data, k->len, now,
-				  k->has_hash ? &k->hash : NULL);
+		core_input_pkt(w->core, k->data, k->len, now,
+			       k->has_hash ? &k->hash : NULL, k->in_flags);
 	}
 	/* Cannot fail: the return ring holds every buffer of the pool. */
 	ring_enqueue_burst(w->free_ring, pkts, n);

@@ -170,9 +170,11 @@ fi
 if q json1 stat --json; then
 	pycheck "stat --json: counters grew after traffic" "$LOG/json1.out" "
 d0 = json.load(open('$LOG/json0.out'))
-assert d['rx']['pkts'] > d0['rx']['pkts'] + 100, (d0['rx'], d['rx'])
+# 4 MiB each way in datagrams of at most 64 KB (GSO/TSO super-packets
+# with offloads): at least 64 each way.
+assert d['rx']['pkts'] >= d0['rx']['pkts'] + 64, (d0['rx'], d['rx'])
 assert d['rx']['bytes'] >= d0['rx']['bytes'] + 4 * 1048576, d['rx']
-assert d['tx']['pkts'] > d0['tx']['pkts'] + 100, d['tx']
+assert d['tx']['pkts'] >= d0['tx']['pkts'] + 64, d['tx']
 assert sum(w['pkts_in'] for w in d['workers']) > sum(w['pkts_in'] for w in d0['workers'])
 assert sum(w['bytes_out'] for w in d['workers']) >= 4 * 1048576
 assert sum(w['conns_accepted'] for w in d['workers']) >= 4

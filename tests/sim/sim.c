@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ip/csum.h"
 #include "ip/ipv4.h"
 #include "tcp/tcp_wire.h"
 
@@ -442,22 +443,158 @@ static void give_back(struct sim_node *n, struct core_out *o)
 	n->nout--;
 }
 
+/* Big-endian 16/32-bit fields of a datagram. */
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/*
+ * What the kernel does with a datagram the core marked for offload: the
+ * partial checksum at csum_start + csum_offset (the pseudo-header sum) is
+ * finished over everything from csum_start on. false (sim_fail'd) when
+ * the marks are not those of a TCP checksum.
+ */
+static bool finish_csum(struct sim_node *n, const struct core_out *o,
+			uint8_t *buf, uint32_t len)
+{
+	uint16_t ck;
+
+	if (!n->cfg.tx_offload || o->csum_start != IPV4_HDR_LEN ||
+	    o->csum_offset != 16 || len < IPV4_HDR_LEN + TCP_HDR_LEN ||
+	    buf[9] != IPPROTO_TCP_) {
+		sim_fail(n->sim, "%c: bad offload marks (start %u offset %u)",
+			 n->name, o->csum_start, o->csum_offset);
+		return false;
+	}
+	ck = csum(buf + IPV4_HDR_LEN, len - IPV4_HDR_LEN);
+	memcpy(buf + IPV4_HDR_LEN + 16, &ck, 2);
+	return true;
+}
+
+/* The TCP checksum of a datagram whose field is zero. */
+static void tcp_csum_set(uint8_t *buf, uint32_t len)
+{
+	uint32_t a, b, sum;
+	uint16_t ck;
+
+	memcpy(&a, buf + 12, 4);
+	memcpy(&b, buf + 16, 4);
+	sum = csum_pseudo_ipv4(a, b, IPPROTO_TCP_,
+			       (uint16_t)(len - IPV4_HDR_LEN));
+	ck = csum_fold(csum_partial(buf + IPV4_HDR_LEN, len - IPV4_HDR_LEN,
+				    sum));
+	memcpy(buf + IPV4_HDR_LEN + 16, &ck, 2);
+}
+
+static void send_one(struct sim_node *n, uint8_t *buf, uint32_t len);
+
+/*
+ * Cut a TSO super-segment (buf, ours) into gso-byte pieces as the kernel's
+ * tcp_gso_segment does: headers copied to each, sequence numbers advanced,
+ * FIN and PSH on the last piece only, IPv4 total length, ID (+1 a piece)
+ * and both checksums redone. Each piece goes on the link.
+ */
+static void cut_gso(struct sim_node *n, uint8_t *buf, uint32_t len,
+		    uint16_t gso)
+{
+	uint32_t hl = IPV4_HDR_LEN + (uint32_t)(buf[IPV4_HDR_LEN + 12] >> 4) * 4;
+	uint32_t seq = (uint32_t)rd16(buf + IPV4_HDR_LEN + 4) << 16 |
+		       rd16(buf + IPV4_HDR_LEN + 6);
+	uint16_t id = rd16(buf + 4);
+	uint8_t flags = buf[IPV4_HDR_LEN + 13];
+
+	if (hl > len || len - hl <= gso) {
+		sim_fail(n->sim, "%c: a super-segment of %u bytes, gso %u",
+			 n->name, len - hl, gso);
+		free(buf);
+		return;
+	}
+	for (uint32_t off = hl, i = 0; off < len; off += gso, i++) {
+		uint32_t pl = len - off < gso ? len - off : gso;
+		uint8_t *p = malloc(hl + pl);
+		uint32_t s = seq + (off - hl);
+		uint16_t ck;
+
+		if (!p)
+			abort();
+		memcpy(p, buf, hl);
+		memcpy(p + hl, buf + off, pl);
+		wr16(p + 2, (uint16_t)(hl + pl));
+		wr16(p + 4, (uint16_t)(id + i));
+		wr16(p + 10, 0);
+		ck = csum(p, IPV4_HDR_LEN);
+		memcpy(p + 10, &ck, 2);
+		wr16(p + IPV4_HDR_LEN + 4, (uint16_t)(s >> 16));
+		wr16(p + IPV4_HDR_LEN + 6, (uint16_t)s);
+		p[IPV4_HDR_LEN + 13] =
+			off + pl < len ? flags & ~(TCP_FIN | TCP_PSH) : flags;
+		wr16(p + IPV4_HDR_LEN + 16, 0);
+		tcp_csum_set(p, hl + pl);
+		send_one(n, p, hl + pl);
+	}
+	free(buf);
+}
+
 static void env_out_send(void *ctx, struct core_out *o)
 {
 	struct sim_node *n = ctx;
 	struct sim *s = n->sim;
-	struct sim_link_stats *st = &s->ls[n->idx];
 	uint32_t len;
 	uint8_t *buf = gather(n, o, &len);
-	struct ip_view ip;
-	struct tcp_seg seg;
-	enum drop_reason r;
 
 	desc_index(n, o);
 	if (!buf)
 		goto done;
 	if (o->iov[0].iov_base != o->hdr)
 		sim_fail(s, "%c: iov[0] is not hdr", n->name);
+	if (n->cfg.tx_offload && buf[9] == IPPROTO_TCP_ && !o->csum_start)
+		sim_fail(s, "%c: tx_offload, a TCP segment without a partial "
+			 "checksum", n->name);
+	if (o->gso_size && !o->csum_start)
+		sim_fail(s, "%c: gso_size without a partial checksum",
+			 n->name);
+	if (o->csum_start && !finish_csum(n, o, buf, len)) {
+		free(buf);
+		goto done;
+	}
+	if (o->gso_size) {
+		s->ls[n->idx].tso_segs++;
+		if (!s->link[n->idx].gso_whole) {
+			cut_gso(n, buf, len, o->gso_size);
+			goto done;
+		}
+	}
+	send_one(n, buf, len);
+done:
+	if (s->o.defer_tx && n->nheld < SIM_NDESC_MAX) {
+		/* Keep a copy of what it pointed at: it must not change
+		 * before core_tx_done. */
+		uint32_t l2;
+		n->held[n->nheld] = o;
+		n->held_copy[n->nheld] = gather(n, o, &l2);
+		n->held_len[n->nheld] = l2;
+		n->nheld++;
+		return;
+	}
+	give_back(n, o);
+}
+
+/* Check one datagram n sends (buf, ours) and put it on the link. */
+static void send_one(struct sim_node *n, uint8_t *buf, uint32_t len)
+{
+	struct sim *s = n->sim;
+	struct sim_link_stats *st = &s->ls[n->idx];
+	struct ip_view ip;
+	struct tcp_seg seg;
+	enum drop_reason r;
+
 	/* Everything tundra sends must be a valid datagram, checksums
 	 * included, from its address to the other node. */
 	r = ipv4_parse(buf, len, &ip);
@@ -510,18 +647,6 @@ static void env_out_send(void *ctx, struct core_out *o)
 		sim_trace(s, "%c>%c %s", n->name, s->node[!n->idx].name, d);
 	}
 	link_send(s, n->idx, buf, len);
-done:
-	if (s->o.defer_tx && n->nheld < SIM_NDESC_MAX) {
-		/* Keep a copy of what it pointed at: it must not change
-		 * before core_tx_done. */
-		uint32_t l2;
-		n->held[n->nheld] = o;
-		n->held_copy[n->nheld] = gather(n, o, &l2);
-		n->held_len[n->nheld] = l2;
-		n->nheld++;
-		return;
-	}
-	give_back(n, o);
 }
 
 static const struct core_listener *env_lookup(void *ctx, uint16_t port)
@@ -845,6 +970,9 @@ void sim_link_describe(const struct sim *s, char *buf, size_t len)
 			l->loss_ppm / 1e4, l->dup_ppm / 1e4,
 			l->reorder_ppm / 1e4, (double)l->reorder_ns / 1e6,
 			l->corrupt_ppm / 1e4, l->bw_bps ? "" : "unlimited");
+		if (l->gso_whole && n < len)
+			n += (size_t)snprintf(buf + n, len - n,
+					      " super-segments whole");
 		if (l->bw_bps && n < len)
 			n += (size_t)snprintf(buf + n, len - n,
 					      "%.2fMbit/s q %uB",

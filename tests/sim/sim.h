@@ -6,6 +6,9 @@
  *   node 0 "A" 10.0.0.1  <--- link dir 0 (A->B), dir 1 (B->A) --->  node 1 "B" 10.0.0.2
  *
  * Each datagram a core hands to out_send is gathered into a private copy,
+ * (with core_config.tx_offload: its partial checksum finished and a TSO
+ * super-segment cut at gso_size, as the kernel does with what tundra
+ * writes, unless the link carries it whole),
  * checked (IPv4 and TCP must parse, checksums included), and put on the
  * link of its direction, which may lose, duplicate, delay, reorder, corrupt
  * it or drop it at the tail of a bandwidth-limited queue. The descriptor is
@@ -85,6 +88,10 @@ struct sim_link_params {
 	uint32_t corrupt_ppm;  /* one byte flipped */
 	uint64_t bw_bps;       /* bits per second; 0: unlimited */
 	uint32_t qlimit;       /* bytes queued before tail drop (with bw) */
+	/* A TSO super-segment (core_config.tx_offload) crosses whole, as a
+	 * GRO/GSO path hands it over, instead of cut at its gso_size as the
+	 * kernel's GSO cuts what tundra writes. */
+	bool gso_whole;
 	/* Burst loss (a two-state Gilbert-like model): with this
 	 * probability a datagram starts an outage that loses it and every
 	 * datagram for a time uniform in [1 ms, burst_ns]. Timed, not
@@ -101,6 +108,7 @@ struct sim_link_stats {
 	uint64_t corrupt_dropped; /* corrupted ones the receiver dropped */
 	uint64_t zero_windows;    /* segments advertising a zero window */
 	uint64_t rsts, fins, syns, data_segs;
+	uint64_t tso_segs;        /* super-segments sent (tx_offload) */
 };
 
 /* ---- nodes ----------------------------------------------------------- */

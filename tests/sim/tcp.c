@@ -690,6 +690,9 @@ static void gen_link(struct sim_rng *g, struct sim_link_params *l, bool clean)
 {
 	memset(l, 0, sizeof(*l));
 	l->delay_ns = sim_below(g, 50 * SIM_MS + 1);
+	/* A sender with TSO: its super-segments cut (as the kernel does) or,
+	 * on a third of the links, delivered whole (as GRO would). */
+	l->gso_whole = sim_chance(g, 333333);
 	if (clean || sim_chance(g, 100000))
 		return; /* 10% of the seeds: a clean link */
 	if (sim_chance(g, 500000))
@@ -735,6 +738,9 @@ static void gen_cfg(struct sim_rng *g, struct core_config *c)
 		c->flow_key[i] = (uint8_t)sim_rand(g);
 		c->iss_key[i] = (uint8_t)sim_rand(g);
 	}
+	/* Half the nodes have TUN offloads: TSO super-segments and partial
+	 * checksums out (the link finishes and cuts them, sim.c). */
+	c->tx_offload = sim_chance(g, 500000);
 }
 
 /* The ephemeral port core_connect picks (core.c, one worker, empty
@@ -789,10 +795,11 @@ static void describe_run(struct run *r, FILE *f)
 		r->opts.defer_tx ? "deferred" : "immediate", r->opts.ndesc);
 	for (int i = 0; i < 2; i++)
 		fprintf(f, "%c: mtu %u sndbuf %u rcvbuf %u delack %" PRIu64
-			   "ms tw %" PRIu64 "s%s",
+			   "ms tw %" PRIu64 "s%s%s",
 			'A' + i, r->cfg[i].mtu, r->cfg[i].sndbuf,
 			r->cfg[i].rcvbuf, r->cfg[i].delack_ns / SIM_MS,
-			r->cfg[i].time_wait_ns / SIM_SEC, i ? "\n" : "; ");
+			r->cfg[i].time_wait_ns / SIM_SEC,
+			r->cfg[i].tx_offload ? " tso" : "", i ? "\n" : "; ");
 	for (int i = 0; i < 2; i++) {
 		struct ep *e = &r->ep[i];
 		fprintf(f,
@@ -819,10 +826,11 @@ static void describe_run(struct run *r, FILE *f)
 			"  %s: sent %" PRIu64 " lost %" PRIu64 " dup %" PRIu64
 			" reordered %" PRIu64 " corrupted %" PRIu64
 			" qdrop %" PRIu64 " delivered %" PRIu64
-			" zero-windows %" PRIu64 " RSTs %" PRIu64,
+			" zero-windows %" PRIu64 " RSTs %" PRIu64
+			" TSO super-segments %" PRIu64,
 			i ? "B>A" : "A>B", l->sent, l->lost, l->dups,
 			l->reordered, l->corrupted, l->qdrops, l->delivered,
-			l->zero_windows, l->rsts);
+			l->zero_windows, l->rsts, l->tso_segs);
 		if (l->bursts)
 			fprintf(f, " (%" PRIu64 " bursts)", l->bursts);
 		fprintf(f, " lost payload %" PRIu64, l->lost_payload);

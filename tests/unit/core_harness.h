@@ -65,6 +65,8 @@ struct pkt {
 	bool tcp;
 	struct tcp_seg seg; /* seg.data points into buf */
 	uint64_t at;        /* H->now when it was sent */
+	uint16_t gso_size;  /* a TSO super-segment (tx_offload) */
+	bool csum_partial;  /* sent with a partial checksum (tx_offload) */
 };
 
 /* What the test app (port TAPP_PORT) saw and how it behaves. */
@@ -233,6 +235,44 @@ static uint8_t *gather(const struct core_out *o, uint32_t *len)
 	return buf;
 }
 
+/*
+ * What the kernel does with a descriptor the core marked for offload
+ * (tx_offload): check the marks (csum_start/csum_offset at the TCP
+ * checksum, gso_size only on a TCP super-segment longer than it), check
+ * that the checksum field holds the pseudo-header sum (folded, not
+ * complemented), then finish the checksum as the device would (sum from
+ * csum_start to the end, field included; store the complement), so the
+ * usual checks below see a complete datagram.
+ */
+static void finish_offload(const struct core_out *o, struct pkt *k)
+{
+	uint8_t *th = k->buf + IPV4_HDR_LEN;
+	uint32_t l4len = k->len - IPV4_HDR_LEN;
+	uint16_t field, want, ck;
+
+	cr_assert(H->cfg.tx_offload, "offload marks without tx_offload");
+	cr_assert_eq(k->buf[9], IPPROTO_TCP_, "offload marks on proto %u",
+		     k->buf[9]);
+	cr_assert_eq(o->csum_start, IPV4_HDR_LEN);
+	cr_assert_eq(o->csum_offset, 16);
+	memcpy(&field, th + 16, 2);
+	want = htons(ref_fold(ref_pseudo(OUR, PEER, IPPROTO_TCP_,
+					 (uint16_t)l4len)));
+	cr_assert_eq(field, want, "partial checksum %04x, want %04x", field,
+		     want);
+	ck = (uint16_t)~ref_fold(ref_sum(th, l4len, 0));
+	put16(th + 16, ck);
+	if (o->gso_size) {
+		uint32_t thlen = (uint32_t)(th[12] >> 4) * 4;
+
+		cr_assert_eq(o->iov[0].iov_len, IPV4_HDR_LEN + thlen,
+			     "iov[0] must be exactly the headers");
+		cr_assert_gt(l4len - thlen, o->gso_size,
+			     "a super-segment of %u bytes, gso_size %u",
+			     l4len - thlen, o->gso_size);
+	}
+}
+
 static void h_out_send(void *ctx, struct core_out *o)
 {
 	struct pkt *k = calloc(1, sizeof(*k));
@@ -245,6 +285,13 @@ static void h_out_send(void *ctx, struct core_out *o)
 	cr_assert_eq(o->iov[0].iov_base, o->hdr, "iov[0] is not hdr");
 	k->buf = gather(o, &k->len);
 	k->at = H->now;
+	k->gso_size = o->gso_size;
+	k->csum_partial = o->csum_start != 0;
+	if (o->csum_start || o->gso_size)
+		finish_offload(o, k);
+	else
+		cr_assert(!H->cfg.tx_offload || k->buf[9] != IPPROTO_TCP_,
+			  "tx_offload: a TCP segment without a partial csum");
 	r = ipv4_parse(k->buf, k->len, &k->ip);
 	cr_assert_eq(r, DROP_NONE, "tundra sent a bad IPv4 datagram: %s",
 		     drop_name(r));

@@ -70,6 +70,7 @@ Test(config, every_key_applied)
 		"mtu = 9000\n"
 		"queues = 3\n"
 		"txqueuelen = 777\n"
+		"offload = off\n"
 		"[threads]\n"
 		"workers = 5\n"
 		"ring_size = 4096\n"
@@ -120,6 +121,7 @@ Test(config, every_key_applied)
 	cr_assert_eq(c.cfg.mtu, 9000);
 	cr_assert_eq(c.cfg.queues, 3);
 	cr_assert_eq(c.cfg.txqueuelen, 777);
+	cr_assert_eq(c.cfg.offload, TUNDRA_OFFLOAD_OFF);
 	cr_assert_eq(c.cfg.workers, 5);
 	cr_assert_eq(c.cfg.ring_size, 4096);
 	cr_assert_eq(c.cfg.poll_mode, TUNDRA_POLL_BUSY);

@@ -397,6 +397,26 @@ Test(tcp_parse, checksum_covers_pseudo_header)
 	assert_drop(tcp_parse(&v2, &seg), DROP_NONE);
 }
 
+Test(tcp_parse, csum_ok_skips_the_checksum)
+{
+	/* Offloads: the device vouched for the checksum (a partial one, as
+	 * the kernel leaves it), so a field that does not add up is fine;
+	 * without its word the same bytes are dropped. */
+	uint8_t buf[128];
+	struct segspec s = seg_default();
+	size_t n = mkseg(buf, s);
+	struct ip_view ip;
+	struct tcp_seg seg;
+
+	buf[IPV4_HDR_LEN + 16] ^= 0x5a;
+	cr_assert_eq(ipv4_parse(buf, n, &ip), DROP_NONE);
+	cr_assert(!ip.l4_csum_ok, "ipv4_parse must not vouch for it");
+	assert_drop(tcp_parse(&ip, &seg), DROP_TCP_CSUM);
+	ip.l4_csum_ok = true;
+	assert_drop(tcp_parse(&ip, &seg), DROP_NONE);
+	cr_assert_eq(seg.sport, s.sport);
+}
+
 Test(tcp_parse, port_zero)
 {
 	struct segspec s = seg_default();
