@@ -164,7 +164,7 @@ Test(config, every_key_applied)
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 36);
+	cr_assert_eq(config_nknobs, 37);
 }
 
 Test(config, other_values)
