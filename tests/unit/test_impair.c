@@ -347,3 +347,5 @@ Test(impair, timeout_rounds_up)
 	cr_assert_eq(impair_timeout_ms(&im_a, 10 * MS + 1), 0);
 	cr_assert_eq(impair_timeout_ms(&im_a, 20 * MS), 0);
 }
+
+TUNDRA_TSAN_SKIP_MAIN
