@@ -168,18 +168,23 @@ const char *tcp_cc_name(unsigned algo)
 	return algo < TCP_CC__COUNT ? tcp_cc_algos[algo]->name : "?";
 }
 
-/* RFC 6928 §2: IW = min(10 * MSS, max(2 * MSS, 14600)). RFC 5681 §3.1:
- * if the SYN or SYN-ACK was retransmitted, the window after the
- * handshake is one segment. */
-void tcp_cc_init(struct core *core, struct tcp_conn *c)
+/* RFC 6928 §2: IW = min(10 * MSS, max(2 * MSS, 14600)). */
+static uint32_t initial_window(const struct tcp_conn *c)
 {
 	uint32_t smss = tcp_smss(c);
 
+	return MIN(10 * smss, MAX(2 * smss, 14600u));
+}
+
+/* RFC 5681 §3.1: if the SYN or SYN-ACK was retransmitted, the window
+ * after the handshake is one segment. */
+void tcp_cc_init(struct core *core, struct tcp_conn *c)
+{
 	(void)core;
 	if (c->rec & REC_SYN_LOST)
-		c->cc.cwnd = smss;
+		c->cc.cwnd = tcp_smss(c);
 	else
-		c->cc.cwnd = MIN(10 * smss, MAX(2 * smss, 14600u));
+		c->cc.cwnd = initial_window(c);
 	c->cc.ssthresh = SSTHRESH_INF;
 	c->cc.acked_acc = 0;
 	c->cc.w_max = 0;
@@ -220,8 +225,7 @@ void tcp_cc_on_loss(struct core *core, struct tcp_conn *c)
 
 void tcp_cc_restart(struct core *core, struct tcp_conn *c)
 {
-	uint32_t smss = tcp_smss(c);
-	uint32_t iw = MIN(10 * smss, MAX(2 * smss, 14600u));
+	uint32_t iw = initial_window(c);
 
 	(void)core;
 	if (c->cc.cwnd > iw)

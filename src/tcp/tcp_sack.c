@@ -241,14 +241,21 @@ bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 	return true;
 }
 
-/* RFC 6675 §5 (4) / RFC 5681 §3.2: fast retransmit, then recovery. */
-static void enter_recovery(struct core *core, struct tcp_conn *c)
+/* Before a reduction: keep the window for an undo (RFC 3522), unless an
+ * episode that may still prove spurious already kept the one before it. */
+static void arm_undo(struct tcp_conn *c)
 {
 	if (!(c->rec & REC_UNDO)) {
 		c->undo_cc = c->cc;
 		c->undo_tsval = 0;
 		c->rec |= REC_UNDO;
 	}
+}
+
+/* RFC 6675 §5 (4) / RFC 5681 §3.2: fast retransmit, then recovery. */
+static void enter_recovery(struct core *core, struct tcp_conn *c)
+{
+	arm_undo(c);
 	tcp_cc_on_loss(core, c);
 	c->cc.cwnd = c->cc.ssthresh; /* (4.2) */
 	c->recover = c->snd_max;      /* (4.1) RecoveryPoint = HighData */
@@ -484,11 +491,7 @@ void tcp_recovery_dupack(struct core *core, struct tcp_conn *c)
 void tcp_recovery_rto(struct core *core, struct tcp_conn *c)
 {
 	if (c->retries == 1) {
-		if (!(c->rec & REC_UNDO)) {
-			c->undo_cc = c->cc;
-			c->undo_tsval = 0;
-			c->rec |= REC_UNDO;
-		}
+		arm_undo(c);
 		tcp_cc_on_loss(core, c);
 	}
 	c->cc.cwnd = tcp_smss(c);
