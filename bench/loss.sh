@@ -47,10 +47,11 @@ TUNDRA_ARGS=${TUNDRA_ARGS:-}
 # ways): 256 KiB over 20 ms is only ~100 Mbit/s.
 DELAY_ARGS=${DELAY_ARGS:---sndbuf 4194304 --rcvbuf 4194304}
 # The veth's GSO: by default the kernel hands the veth super-packets of up
-# to ~64 KB, and nft drops those whole (a burst of segments per drop; TUN
-# without offloads gets single MTU packets). VETH_GSO_SEGS=1 makes the
-# kernel build one segment per packet there (per-packet loss, but a much
-# slower kernel path).
+# to ~64 KB, and nft drops those whole (a burst of segments per drop); the
+# same holds on tundra's TUN with offloads (GSO reads, TSO writes).
+# VETH_GSO_SEGS=1 makes the kernel build one segment per packet there
+# (per-packet loss, but a much slower kernel path); TUNDRA_ARGS='--offload
+# off' does the same for tundra.
 VETH_GSO_SEGS=${VETH_GSO_SEGS:-}
 TUNDRA_BIN=$BUILD/tundra
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -221,7 +222,7 @@ done
 	if [[ -n $VETH_GSO_SEGS ]]; then
 		echo "veth gso_max_segs $VETH_GSO_SEGS."
 	else
-		echo "Caveat: on the veth the kernel sends GSO super-packets (~64 KB), so one nft drop there loses a burst of segments; on tundra's TUN (no offloads) one drop is one packet (VETH_GSO_SEGS=1 evens this out, slowly)."
+		echo "Both paths carry GSO/TSO super-packets (up to ~64 KB: the veth's GSO; tundra's TUN offloads, unless --offload off), so one nft drop loses a burst of segments on either side (VETH_GSO_SEGS=1 with TUNDRA_ARGS='--offload off' makes every drop one packet, slowly)."
 	fi
 	echo "$(nproc) CPUs, kernel $(uname -r), MTU $MTU, tundra --workers $WORKERS --queues $QUEUES $TUNDRA_ARGS, $(date -u '+%Y-%m-%d %H:%M UTC')."
 	echo

@@ -81,7 +81,7 @@ const struct config_knob config_knobs[] = {
 	  "262144", "per-connection send buffer (rounded up to a power of two)",
 	  C(sndbuf) },
 	{ "tcp", "rcvbuf", "rcvbuf", "BYTES", KT_UINT, 4096, 1u << 30, NULL,
-	  "262144",
+	  "1048576",
 	  "per-connection receive buffer (rounded up to a power of two)",
 	  C(rcvbuf) },
 	{ "tcp", "time_wait_ms", "time-wait", "MS", KT_UINT, 0, 600000, NULL,

@@ -42,7 +42,7 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->txqueuelen = 10000;
 	cfg->offload = TUNDRA_OFFLOAD_AUTO;
 	cfg->sndbuf = 256 * 1024;
-	cfg->rcvbuf = 256 * 1024;
+	cfg->rcvbuf = 1024 * 1024;
 	cfg->time_wait_ms = 60000; /* 2 * MSL, MSL = 30 s as in Linux */
 	cfg->delack_ms = 40;       /* Linux's minimum delayed-ACK time */
 	cfg->spin = 64;
@@ -179,7 +179,7 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	 * With offloads, big buffers for GSO super-packets, by a byte budget
 	 * rather than one per ring slot (that would be 64 KB x 4352 = 272 MiB
 	 * at the defaults): RX_BIG_POOL_BYTES, 8 MiB, about 127 buffers:
-	 * a 256 KB receive window holds 4 super-packets, so 32 bulk
+	 * a 1 MiB receive window holds 16 super-packets, so 8 bulk
 	 * flows' worth. Pages are touched only as buffers are first used
 	 * (the pool is a LIFO stack), so the resident size follows the
 	 * deepest backlog, not the budget. When all are queued at workers,

@@ -96,6 +96,11 @@ struct tcp_ooo {
 #define REC_TLP_NOW 0x40      /* send a tail loss probe (RFC 8985 §7) */
 #define REC_TLP 0x80          /* a probe retransmission is outstanding */
 #define REC_TLP_DSACK 0x100   /* ... and the peer reported it a duplicate */
+#define REC_REO_TIMER 0x400   /* in recovery, pto_at is the end of the
+				 reordering window for a lost
+				 retransmission (RFC 8985 §6.3) */
+#define REC_RXT_HW 0x200      /* rxt_hw is valid: something below it may
+				 have been retransmitted */
 
 #define TCP_DUPTHRESH 3     /* RFC 5681 §3.2, RFC 6675 §2 */
 #define TCP_REORDER_MAX 127 /* the most DupThresh grows to */
@@ -177,6 +182,12 @@ struct tcp_conn {
 	uint32_t rxt_mark;   /* SND.MAX when this pass of retransmissions
 				began: SACKs beyond it mean they were lost */
 	uint64_t rxt_at;     /* ... and when */
+	uint32_t pass_sacked; /* bytes of this pass's retransmissions (below
+				 HighRxt) SACKed since it began */
+	uint32_t rxt_hw;     /* end of the highest retransmission (with
+				REC_RXT_HW): a hole below it that fills may
+				have been filled by our resend, so it proves
+				no reordering (Linux: TCPCB_EVER_RETRANS) */
 	uint32_t undo_seq;   /* first retransmitted sequence of an episode */
 	uint32_t undo_tsval; /* our TSval on it (RFC 3522); 0: not sent */
 	uint8_t dupacks;

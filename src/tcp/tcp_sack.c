@@ -65,6 +65,10 @@ static void sb_insert(struct tcp_sb *sb, uint32_t s, uint32_t e)
 void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		     const struct tcp_seg *seg)
 {
+	bool pass = (c->rec & REC_RECOVERY) && seq_lt(c->snd_una, c->high_rxt);
+	uint32_t before = pass ? tcp_sack_between(c, c->snd_una, c->high_rxt)
+			       : 0;
+
 	for (unsigned b = 0; b < seg->opts.nsack; b++) {
 		uint32_t s = seg->opts.sack[b][0], e = seg->opts.sack[b][1];
 
@@ -90,6 +94,9 @@ void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		}
 		sb_insert(c->sb, s, e);
 	}
+	if (pass)
+		c->pass_sacked += tcp_sack_between(c, c->snd_una, c->high_rxt) -
+				  before;
 }
 
 void tcp_sack_advance(struct tcp_conn *c)
@@ -262,6 +269,7 @@ static void enter_recovery(struct core *core, struct tcp_conn *c)
 	c->high_rxt = c->snd_una;
 	c->rxt_mark = c->snd_max;
 	c->rxt_at = core->now;
+	c->pass_sacked = 0;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
 	c->entry_sacked = (uint8_t)MIN(
 		(c->sb ? c->sb->sacked : 0) / tcp_smss(c) + c->dupacks,
@@ -348,7 +356,8 @@ static void check_undo(struct core *core, struct tcp_conn *c,
 		}
 	}
 	c->cc = c->undo_cc;
-	c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_RTO_GUARD);
+	c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_RTO_GUARD |
+			      REC_REO_TIMER);
 	c->dupacks = 0;
 	if (seq_lt(c->snd_nxt, c->snd_max))
 		c->snd_nxt = c->snd_max;
@@ -365,8 +374,13 @@ void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 {
 	uint32_t dist;
 
-	if (!seq_gt(fack, una) || (seq_lt(una, c->high_rxt) &&
-				   (c->rec & (REC_RECOVERY | REC_RTO_GUARD))))
+	/* Only a segment we never resent proves reordering: below the
+	 * highest retransmission (of this or an earlier pass, episode or
+	 * timeout) the hole may have been filled by the resend itself;
+	 * counting that as reordering would raise DupThresh to the whole
+	 * window and stall every later recovery. */
+	if (!seq_gt(fack, una) ||
+	    ((c->rec & REC_RXT_HW) && seq_lt(una, c->rxt_hw)))
 		return;
 	dist = (fack - una) / tcp_smss(c) + 1;
 	if (dist > c->reordering) {
@@ -377,28 +391,47 @@ void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 
 /*
  * A retransmission can be lost too, and RFC 6675 alone would wait for
- * the RTO. Data sent after this pass of retransmissions began (above
- * rxt_mark) being SACKed, by more than the reordering allowance, while
- * SND.UNA is still below HighRxt, means the retransmissions before it are
- * lost (the idea of RACK, RFC 8985 §6, in sequence terms; Linux's former
- * tcp_mark_lost_retrans): start a new pass from SND.UNA. As RACK does,
- * only once an RTT and a quarter (its reordering window) went by since
- * the pass began: a jittery path delivers later segments first.
+ * the RTO. SND.UNA still below HighRxt means the first retransmission of
+ * this pass (the one at SND.UNA) is not acknowledged. It is lost when
+ * something sent after it was delivered (the idea of RACK, RFC 8985 §6,
+ * in sequence terms; Linux's former tcp_mark_lost_retrans):
+ * - data sent after the pass began (above rxt_mark) SACKed, by more than
+ *   the reordering allowance; or
+ * - later retransmissions of the same pass SACKed (a pass resends in
+ *   sequence order, so those went after it): a lost super-packet leaves
+ *   a hole of many segments, and with the send buffer full nothing new
+ *   goes out that could be SACKed above rxt_mark.
+ * Then start a new pass from SND.UNA. As RACK does, only once an RTT and
+ * a quarter (its reordering window) went by since the pass began: a
+ * jittery path delivers later segments first.
  */
 static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 {
-	uint32_t fack;
+	uint32_t fack, allow;
 
 	if (!(c->rec & REC_RECOVERY) || !c->sb ||
 	    !seq_lt(c->snd_una, c->high_rxt))
 		return;
 	fack = c->sb->r[c->sb->n - 1].end;
-	if (seq_gt(fack,
-		   c->rxt_mark + (c->reordering - 1u) * tcp_smss(c)) &&
-	    core->now - c->rxt_at > c->srtt_ns + c->srtt_ns / 4) {
+	allow = (c->reordering - 1u) * tcp_smss(c);
+	if (!seq_gt(fack, c->rxt_mark + allow) && c->pass_sacked <= allow)
+		return;
+	if (core->now - c->rxt_at <= c->srtt_ns + c->srtt_ns / 4) {
+		/* RFC 8985 §6.3: the evidence is in but the window is
+		 * not over; the last SACK may already have come (nothing
+		 * else is in flight), so a timer finishes the check. */
+		c->pto_at = c->rxt_at + c->srtt_ns + c->srtt_ns / 4 + 1;
+		c->rec |= REC_REO_TIMER;
+		theap_update(core, c);
+		return;
+	}
+	{
+		c->rec &= (uint16_t)~REC_REO_TIMER;
+		c->pto_at = 0;
 		c->high_rxt = c->snd_una;
 		c->rxt_mark = c->snd_max;
 		c->rxt_at = core->now;
+		c->pass_sacked = 0;
 		stat_add(core->stats.lost_retransmits, 1);
 		core_schedule(core, c);
 	}
@@ -431,6 +464,8 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 
 	check_undo(core, c, seg, fack);
 	tlp_episode(core, c);
+	if ((c->rec & REC_RXT_HW) && seq_geq(c->snd_una, c->rxt_hw))
+		c->rec &= (uint16_t)~REC_RXT_HW;
 	if ((c->rec & REC_RTO_GUARD) && seq_gt(c->snd_una, c->recover))
 		c->rec &= (uint16_t)~REC_RTO_GUARD;
 	if (c->rec & REC_RECOVERY) {
@@ -440,9 +475,15 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 			 * SMSS), which avoids a burst. */
 			uint32_t fs = c->snd_max - c->snd_una;
 
-			c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST);
+			c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST |
+					      REC_REO_TIMER);
 			c->dupacks = 0;
 			c->cc.cwnd = MIN(c->cc.ssthresh, MAX(fs, smss) + smss);
+			/* The timers were re-armed for this ACK while still
+			 * in recovery, without a probe: arm it now, or a
+			 * lost tail after recovery waits for the RTO. */
+			tcp_arm_pto(core, c);
+			theap_update(core, c);
 			return;
 		}
 		/* A partial ACK (RFC 6582 §3.2 step 4): the segment it
@@ -497,7 +538,7 @@ void tcp_recovery_rto(struct core *core, struct tcp_conn *c)
 	c->cc.cwnd = tcp_smss(c);
 	c->cc.acked_acc = 0;
 	c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_TLP |
-			      REC_TLP_NOW | REC_TLP_DSACK);
+			      REC_TLP_NOW | REC_TLP_DSACK | REC_REO_TIMER);
 	c->pto_at = 0;
 	c->rec |= REC_RTO_GUARD;
 	c->recover = c->snd_max;
@@ -510,6 +551,10 @@ void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
 		       uint32_t len)
 {
 	c->retrans_bytes += len;
+	if (!(c->rec & REC_RXT_HW) || seq_gt(seq + len, c->rxt_hw)) {
+		c->rxt_hw = seq + len;
+		c->rec |= REC_RXT_HW;
+	}
 	stat_add(core->stats.retrans_bytes, len);
 	if ((c->rec & REC_UNDO) && !c->undo_tsval) {
 		/* The first retransmission of the episode: remember its
@@ -554,6 +599,8 @@ void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 {
 	uint64_t pto;
 
+	if (c->rec & REC_REO_TIMER)
+		return; /* pto_at is the reordering timer */
 	c->pto_at = 0;
 	if (core->cfg.no_tlp || !(c->flags & TF_HAVE_RTT) ||
 	    c->snd_una == c->snd_max ||
@@ -570,6 +617,11 @@ void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
 {
 	c->pto_at = 0;
+	if (c->rec & REC_REO_TIMER) {
+		c->rec &= (uint16_t)~REC_REO_TIMER;
+		check_lost_rxt(core, c);
+		return;
+	}
 	if (c->snd_una == c->snd_max || (c->rec & REC_RECOVERY))
 		return;
 	c->rec |= REC_TLP_NOW;

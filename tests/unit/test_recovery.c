@@ -9,6 +9,7 @@
  * The source app (port 19) sends as much as cwnd allows; the fake peer
  * decides which of its segments were "lost" by acknowledging around them.
  */
+#include <inttypes.h>
 #include <math.h>
 
 /* The harness is a header of static helpers; this file uses some. */
@@ -782,3 +783,66 @@ CORE_TEST(sack_blocks_of_a_batch_all_reported)
 }
 
 TUNDRA_TSAN_SKIP_MAIN
+
+/*
+ * A lost super-packet leaves a hole of many segments; the pass of
+ * retransmissions that repairs it loses its first one. With nothing new to
+ * send, no data above the pass can be SACKed: the later retransmissions
+ * being SACKed is what shows the first one lost (RACK's idea, RFC 8985
+ * §6). Not before an RTT and a quarter (the reordering window), and as
+ * no further ACK will come, a timer finishes the check (§6.3) — not the
+ * RTO. A hole our own resend filled is no evidence of reordering.
+ */
+CORE_TEST(lost_retransmission_found_by_later_ones)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[10 * 1448];
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	uint32_t b[1][2];
+	struct peer p;
+	unsigned n, i;
+
+	fill_random(d, sizeof(d), 15);
+	peer_syn_cfg(&p, 42014, TAPP_PORT, 0x1e0000, &sc);
+	H->now += 20 * MS; /* SRTT 20 ms from the SYN-ACK */
+	peer_send(&p, TCP_ACK, NULL, 0);
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 10);
+	/* Segments 0..5 lost at once; 6..9 SACKed: recovery resends 0..5. */
+	H->now += 20 * MS;
+	b[0][0] = s[6]->seg.seq;
+	b[0][1] = s[9]->seg.seq + 1448;
+	ack_sack(&p, s[0]->seg.seq, b, 1);
+	cr_assert(C(&p)->rec & REC_RECOVERY);
+	n = collect(t);
+	cr_assert_eq(n, 6, "resent %u", n);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(t[i]->seg.seq, s[i]->seg.seq);
+	/* The resend of 0 is lost, those of 1..5 arrive, 5 ms later. */
+	H->now += 5 * MS;
+	b[0][0] = s[1]->seg.seq;
+	ack_sack(&p, s[0]->seg.seq, b, 1);
+	cr_assert_eq(collect(t), 0, "inside the reordering window");
+	uint64_t at = H->now;
+	cr_assert_eq(ST()->lost_retransmits, 0);
+	/* No more ACKs: the reordering timer, well before the RTO. */
+	for (i = 0; i < 40 && !ST()->lost_retransmits; i++)
+		advance(2 * MS);
+	cr_assert_eq(ST()->lost_retransmits, 1);
+	cr_assert_eq(ST()->rto_timeouts, 0);
+	n = collect(t);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(t[0]->seg.seq, s[0]->seg.seq);
+	cr_assert(memcmp(t[0]->seg.data, d, 1448) == 0);
+	cr_assert_lt(H->now - at, 30 * MS, "found after %" PRIu64 " ns",
+		     H->now - at);
+	/* It arrives: all acknowledged, recovery over, DupThresh as it was. */
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[9]->seg.seq + 1448, NULL, 0);
+	cr_assert_not(C(&p)->rec & REC_RECOVERY);
+	cr_assert_eq(C(&p)->reordering, TCP_DUPTHRESH);
+	cr_assert_eq(ST()->reorder_seen, 0);
+	cr_assert_eq(ST()->retransmits, 7);
+}
