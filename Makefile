@@ -10,6 +10,7 @@
 #   make micro           microbenchmarks of the hot pieces
 #   make profile         perf profile of tundra under a benchmark
 #   make fuzz            libFuzzer targets, FUZZ_TIME s each (mk/fuzz.mk)
+#   make bench-hold      memory per idle connection, HOLD_CONNS=100000 held
 #   make bench-veth      kernel-to-kernel baseline over a veth pair
 #   make bench-loss      throughput under loss (nftables) and --impair delay
 #   make format          clang-format every source file
@@ -30,6 +31,8 @@ PKGS := liburcu liburcu-cds libsodium libcjson inih libpcap
 # sanitized builds use the sanitizer's allocator instead.
 ifeq ($(SAN),)
 PKGS += jemalloc
+# main.c reports jemalloc's statistics (SIGUSR1 "mem" line).
+JEMALLOC_CFLAGS := -DTUNDRA_JEMALLOC
 endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -66,7 +69,7 @@ MICRO_BIN := $(MICRO_SRC:bench/micro/%.c=$(BUILD)/bench/micro_%)
 IT_SRC := $(filter-out tests/integration/tun_probe.c,$(wildcard tests/integration/*.c))
 IT_BIN := $(IT_SRC:tests/integration/%.c=$(BUILD)/tests/it_%)
 
-.PHONY: all deps test unit integration demo bench bench-veth bench-loss micro profile format clean
+.PHONY: all deps test unit integration demo bench bench-hold bench-veth bench-loss micro profile format clean
 all: $(BUILD)/tundra $(BENCH_BIN) $(MICRO_BIN) $(IT_BIN)
 
 $(BUILD)/%.o: %.c
@@ -76,6 +79,8 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libtundra.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(MAIN_OBJ): CFLAGS += $(JEMALLOC_CFLAGS)
 
 $(BUILD)/tundra: $(MAIN_OBJ) $(BUILD)/libtundra.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -148,6 +153,11 @@ profile:
 	@bash scripts/deps.sh profile
 	$(MAKE) --no-print-directory all
 	bash scripts/profile.sh $(BUILD)
+
+# Memory per idle connection, HOLD_CONNS (100000) held (bench/hold.sh).
+bench-hold:
+	$(MAKE) --no-print-directory all
+	bash bench/hold.sh $(BUILD)
 
 bench-veth: deps
 	$(MAKE) --no-print-directory all

@@ -1866,19 +1866,22 @@ static int raise_nofile(unsigned int conns)
 /*
  * Wait for the 1-byte round trips of connections in TS_SENDING/TS_WAITING;
  * completed ones become TS_HELD. With @opening, keep opening connections
- * (up to HOLD_INFLIGHT connecting or verifying at a time) until all are
- * open. Returns -1 on a fatal error, 1 on timeout, else 0.
+ * (up to HOLD_INFLIGHT connecting or verifying at a time) until the
+ * first @limit are open. Returns -1 on a fatal error, 1 on timeout, else 0.
  */
 static int hold_drive(struct tx_client *cl, unsigned int *next_open,
-		      unsigned int *busy, unsigned int *held, uint64_t deadline)
+		      unsigned int limit, unsigned int *busy,
+		      unsigned int *held, uint64_t deadline)
 {
 	static struct epoll_event evs[1024];
 
-	while (*busy || *next_open < cl->n) {
+	if (limit > cl->n)
+		limit = cl->n;
+	while (*busy || *next_open < limit) {
 		bool late = false;
 		int n;
 
-		while (*next_open < cl->n && *busy < HOLD_INFLIGHT) {
+		while (*next_open < limit && *busy < HOLD_INFLIGHT) {
 			struct tconn *c = &cl->c[(*next_open)++];
 
 			if (tc_open(cl, c) < 0)
@@ -1940,12 +1943,12 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 	struct tx_client cl;
 	uint64_t t0, t_setup, deadline, hold_end;
 	unsigned int next_open = 0, busy = 0, held = 0, sampled = 0;
-	unsigned int held_after_setup, reverified = 0, step;
-	long rss0, rss1, slab0, slab1, tm0, tm1, ss0, ss1;
+	unsigned int held_after_setup, reverified = 0, step, held_mid = 0;
+	long rss0, rss1, rss_mid = -1, slab0, slab1, tm0, tm1, ss0, ss1;
 	uint64_t txns_before;
 	bool timed_out = false, ok;
 	double secs, setup_secs;
-	char extra[1100];
+	char extra[1400];
 	int r;
 
 	if (raise_nofile(o->conns) < 0)
@@ -1963,8 +1966,18 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 	t0 = now_ns();
 	deadline = t0 + (uint64_t)(o->timeout * 1e9);
 
-	/* Open and verify each connection with a 1-byte echo. */
-	r = hold_drive(&cl, &next_open, &busy, &held, deadline);
+	/* Open and verify each connection with a 1-byte echo: the first half,
+	 * a pause to read the server's RSS with nothing in flight, then the
+	 * rest. The growth over the second half is the marginal cost of a
+	 * connection, free of one-time costs (pools and stacks touched by the
+	 * first packets, the first table sizes). */
+	r = hold_drive(&cl, &next_open, o->conns / 2, &busy, &held, deadline);
+	if (r == 0 && o->server_pid && o->conns >= 2) {
+		rss_mid = rss_kb(o->server_pid);
+		held_mid = held;
+	}
+	if (r == 0)
+		r = hold_drive(&cl, &next_open, cl.n, &busy, &held, deadline);
 	if (r < 0)
 		return 1;
 	timed_out = r > 0;
@@ -1982,7 +1995,7 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 	while (!timed_out && now_ns() < hold_end) {
 		unsigned int none = cl.n;
 
-		r = hold_drive(&cl, &none, &busy, &held, hold_end);
+		r = hold_drive(&cl, &none, cl.n, &busy, &held, hold_end);
 		if (r < 0)
 			return 1;
 		if (r == 0) {
@@ -2038,7 +2051,7 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 	if (!timed_out) {
 		unsigned int none = cl.n;
 
-		r = hold_drive(&cl, &none, &busy, &held, deadline);
+		r = hold_drive(&cl, &none, cl.n, &busy, &held, deadline);
 		if (r < 0)
 			return 1;
 		timed_out = r > 0;
@@ -2077,6 +2090,14 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 			 held_after_setup ? (double)(rss1 - rss0) * 1024.0 /
 						    held_after_setup :
 					    0.0);
+		used = strlen(extra);
+		if (rss_mid >= 0 && held_after_setup > held_mid)
+			snprintf(extra + used, sizeof(extra) - used,
+				 " rss_mid_kb=%ld held_mid=%u"
+				 " rss_marginal_bytes_per_conn=%.0f",
+				 rss_mid, held_mid,
+				 (double)(rss1 - rss_mid) * 1024.0 /
+					 (held_after_setup - held_mid));
 	}
 	{
 		size_t used = strlen(extra);

@@ -134,6 +134,11 @@ size_t core_conn_count(const struct core *core)
 	return core->nconns;
 }
 
+size_t core_conn_size(void)
+{
+	return sizeof(struct tcp_conn);
+}
+
 size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 			  size_t max, size_t skip)
 {

@@ -202,6 +202,8 @@ struct core_conn_info {
 };
 /* The number of connections in the table. */
 size_t core_conn_count(const struct core *core);
+/* sizeof(struct tcp_conn): what every connection costs before buffers. */
+size_t core_conn_size(void);
 /* Describe the connections of the table, skipping the first `skip` (in
  * table order), into out[0..max). Returns how many it wrote. Owning thread
  * only. */
