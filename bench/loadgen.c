@@ -90,6 +90,7 @@ struct lg_opts {
 	double duration; /* seconds of load (0: use count) */
 	uint64_t count;	 /* transactions (0: use duration) */
 	double hold;	 /* hold: seconds to hold the connections */
+	const char *hold_file; /* hold: and until this file exists */
 	long server_pid; /* hold: server whose VmRSS is read (0: none) */
 	const char *src; /* crr, hold: source addresses to bind to */
 	bool rst;	 /* hold: close with RST (SO_LINGER 0) */
@@ -1988,11 +1989,25 @@ static int run_hold(const struct lg_opts *o, struct src_list *src)
 	    "holding %.1f s",
 	    held, o->conns, setup_secs, o->hold);
 
-	/* Hold: any event on a held connection is a failure. */
+	/* Hold: any event on a held connection is a failure. With
+	 * --hold-file, the hold goes on (in steps of 100 ms) until that file
+	 * exists: several loadgen processes then hold their connections
+	 * together while a script measures (bench/hold.sh). */
 	hold_end = t_setup + (uint64_t)(o->hold * 1e9);
 	if (hold_end > deadline)
 		hold_end = deadline;
-	while (!timed_out && now_ns() < hold_end) {
+	for (;;) {
+		uint64_t now = now_ns();
+
+		if (timed_out || now >= deadline)
+			break;
+		if (now >= hold_end) {
+			if (!o->hold_file || access(o->hold_file, F_OK) == 0)
+				break;
+			hold_end = now + 100000000ull < deadline
+					   ? now + 100000000ull
+					   : deadline;
+		}
 		unsigned int none = cl.n;
 
 		r = hold_drive(&cl, &none, cl.n, &busy, &held, hold_end);
@@ -2356,7 +2371,7 @@ static void usage(FILE *f, const char *argv0)
 		"           over. Reports connections/s, latency of the whole exchange,\n"
 		"           and errors by errno.\n"
 		"  hold     --host H --port P --conns N [--hold S] [--server-pid PID]\n"
-		"           [--src LIST] [--rst]\n"
+		"           [--src LIST] [--rst] [--hold-file PATH]\n"
 		"           open N connections to an echo server (at most 256 being set\n"
 		"           up at a time), verify each with a 1-byte echo, hold them S\n"
 		"           seconds (default 5; any event on one is a failure), re-verify\n"
@@ -2393,6 +2408,8 @@ static void usage(FILE *f, const char *argv0)
 		"      --src-prefix L   the same as --src\n"
 		"      --rst            hold: close with an RST (SO_LINGER 0), leaving\n"
 		"                       no TIME-WAIT behind\n"
+		"      --hold-file PATH hold: after S seconds, hold on until PATH\n"
+		"                       exists (processes holding together)\n"
 		"      --epoll          server: one epoll thread instead of one per conn\n"
 		"  -t, --timeout SEC    give up after SEC seconds (default 60), with a\n"
 		"                       message and exit status 1\n"
@@ -2426,6 +2443,7 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 		{ "src", required_argument, NULL, 'A' },
 		{ "src-prefix", required_argument, NULL, 'A' },
 		{ "rst", no_argument, NULL, 'R' },
+		{ "hold-file", required_argument, NULL, 'F' },
 		{ "epoll", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -2579,6 +2597,9 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 			break;
 		case 'A':
 			o->src = optarg;
+			break;
+		case 'F':
+			o->hold_file = optarg;
 			break;
 		case 'R':
 			o->rst = true;
