@@ -133,11 +133,13 @@ static void run(uint32_t nconns, const struct core_config *cfg,
 		tuple(i, &raddr, &rport);
 		c->raddr = raddr;
 		c->rport = rport;
-		c->laddr = OUR_ADDR;
 		c->lport = 9;
 		c->heap_idx = -1;
-		c->hash = flow_hash(cfg->flow_key, raddr, rport, OUR_ADDR, 9);
-		keys[i] = (struct key){c->hash, raddr, rport, 9};
+		keys[i] = (struct key){
+			flow_hash(cfg->flow_key, raddr, rport, OUR_ADDR, 9),
+			raddr, rport, 9
+		};
+		c->hash = (uint32_t)keys[i].hash;
 		ctab_insert(core, c);
 	}
 	/* Chain length per hit: walk each bucket once. */

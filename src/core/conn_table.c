@@ -29,7 +29,7 @@ struct tcp_conn *ctab_lookup(struct core *core, uint64_t hash, uint32_t raddr,
 	struct tcp_conn *c = core->buckets[hash & (core->nbuckets - 1)];
 
 	for (; c; c = c->hnext)
-		if (c->hash == hash && c->raddr == raddr &&
+		if (c->hash == (uint32_t)hash && c->raddr == raddr &&
 		    c->rport == rport && c->lport == lport)
 			return c;
 	return NULL;

@@ -153,7 +153,7 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 				continue;
 			i = &out[n++];
 			memset(i, 0, sizeof(*i));
-			i->laddr = c->laddr;
+			i->laddr = core->cfg.addr;
 			i->raddr = c->raddr;
 			i->lport = c->lport;
 			i->rport = c->rport;
@@ -167,9 +167,9 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 					     ? c->rcv_adv - c->rcv_nxt
 					     : 0;
 			i->have_rtt = c->flags & TF_HAVE_RTT;
-			i->srtt_ns = c->srtt_ns;
-			i->rttvar_ns = c->rttvar_ns;
-			i->rto_ns = c->rto_ns;
+			i->srtt_ns = tcp_srtt_ns(c);
+			i->rttvar_ns = (uint64_t)c->rttvar_us * 1000;
+			i->rto_ns = tcp_rto_ns(c);
 			i->retransmits = c->retransmits;
 			i->retrans_bytes = c->retrans_bytes;
 			i->cwnd = c->cc.cwnd;
@@ -249,7 +249,7 @@ void tcp_syn_options(struct core *core, struct tcp_conn *c,
 	if (o->has_ts) {
 		c->flags |= TF_TS;
 		c->ts_recent = o->tsval;
-		c->ts_recent_at = core->now;
+		c->ts_recent_s = tcp_now_s(core);
 	}
 	/* NOP NOP TS on every later segment (RFC 7323 appendix A). */
 	c->opt_len = c->flags & TF_TS ? 12 : 0;
@@ -258,6 +258,11 @@ void tcp_syn_options(struct core *core, struct tcp_conn *c,
 
 void core_conn_set_iss(struct tcp_conn *c, uint32_t iss)
 {
+	/* RFC 7323 §7.1: a per-connection random timestamp offset, (flow
+	 * hash >> 17) ^ ISS (tcp_syncookie.c derives the same one before
+	 * the connection exists). conn_alloc stored the hash part, with ISS
+	 * 0; a new ISS replaces the old one in it. */
+	c->ts_offset ^= c->iss ^ iss;
 	c->iss = iss;
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
 	c->snd_buf_seq = c->iss + 1;
@@ -265,10 +270,6 @@ void core_conn_set_iss(struct tcp_conn *c, uint32_t iss)
 	/* Sequence numbers are only compared near each other: every one
 	 * the connection keeps starts at ISS, never at 0. */
 	c->snd_sml = c->iss;
-	/* RFC 7323 §7.1: a per-connection random timestamp offset
-	 * (tcp_syncookie.c derives the same one before the connection
-	 * exists). */
-	c->ts_offset = (uint32_t)(c->hash >> 17) ^ c->iss;
 }
 
 void core_synq_leave(struct core *core, struct tcp_conn *c)
@@ -289,15 +290,18 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 	if (!c)
 		return NULL;
 	c->core = core;
-	c->hash = hash;
+	c->hash = (uint32_t)hash;
 	c->raddr = raddr;
-	c->laddr = core->cfg.addr;
 	c->rport = rport;
 	c->lport = lport;
 	c->heap_idx = -1;
-	core_conn_set_iss(c, core_iss(core, raddr, rport, c->laddr, lport));
-	c->rto_ns = MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
-			core->cfg.rto_max_ns);
+	/* The high bits of the hash, which pick neither worker nor bucket:
+	 * they tell the peer nothing about either. */
+	c->ts_offset = (uint32_t)(hash >> 17);
+	core_conn_set_iss(c,
+			  core_iss(core, raddr, rport, core->cfg.addr, lport));
+	c->rto_us = tcp_us_of(MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
+				  core->cfg.rto_max_ns));
 	c->cc.algo = (uint8_t)(core->cfg.cc_algo < TCP_CC__COUNT
 				       ? core->cfg.cc_algo
 				       : TCP_CC_CUBIC);
@@ -553,7 +557,7 @@ void core_tx_done(struct core *core, struct core_out *o)
 
 uint64_t core_next_deadline(const struct core *core)
 {
-	return core->heap_len ? core->heap[0]->timer_at : UINT64_MAX;
+	return core->heap_len ? core->heap[0].at : UINT64_MAX;
 }
 
 uint64_t core_timers(struct core *core, uint64_t now)
@@ -561,13 +565,13 @@ uint64_t core_timers(struct core *core, uint64_t now)
 	struct tcp_conn *c;
 
 	core->now = now;
-	while ((c = theap_min(core)) && c->timer_at <= now) {
+	while (core->heap_len && core->heap[0].at <= now) {
+		c = core->heap[0].c;
 		theap_remove(core, c);
 		tcp_timer_fire(core, c);
 	}
 	core_flush(core, now);
-	c = theap_min(core);
-	return c ? c->timer_at : UINT64_MAX;
+	return core_next_deadline(core);
 }
 
 void core_close_all(struct core *core)

@@ -10,6 +10,11 @@
 #include "tcp/tcp_wire.h"
 #include "core/probes.h"
 
+struct theap_ent {
+	uint64_t at; /* the connection's earliest deadline */
+	struct tcp_conn *c;
+};
+
 struct core {
 	struct core_config cfg;
 	struct core_env env;
@@ -28,8 +33,10 @@ struct core {
 	struct tcp_conn *blocked_head;
 	struct tcp_conn **blocked_tail;
 
-	/* Min-heap of connections by timer_at. */
-	struct tcp_conn **heap;
+	/* Min-heap of the connections with a deadline armed, keyed by the
+	 * earliest one. The key sits in the heap entry, not in the
+	 * connection: an idle connection has no timer and pays nothing. */
+	struct theap_ent *heap;
 	uint32_t heap_len, heap_cap;
 
 	uint32_t sndbuf_cap, rcvbuf_cap; /* powers of two */
@@ -56,13 +63,19 @@ struct tcp_conn *ctab_lookup(struct core *core, uint64_t hash, uint32_t raddr,
 void ctab_insert(struct core *core, struct tcp_conn *c);
 void ctab_remove(struct core *core, struct tcp_conn *c);
 
-/* timer_heap.c: c->timer_at becomes min(rto_at, tw_at) over the armed
- * ones; the heap follows. */
+/* timer_heap.c: the connection's key becomes the earliest of its armed
+ * deadlines (rto_at, tw_at, dack_at, ka_at, pto_at); the heap follows. */
 int theap_init(struct core *core, uint32_t cap);
 void theap_free(struct core *core);
 void theap_update(struct core *core, struct tcp_conn *c);
 void theap_remove(struct core *core, struct tcp_conn *c);
 struct tcp_conn *theap_min(struct core *core);
+/* The connection's key in the heap; 0 when it has no deadline. */
+static inline uint64_t theap_at(const struct core *core,
+				const struct tcp_conn *c)
+{
+	return c->heap_idx >= 0 ? core->heap[c->heap_idx].at : 0;
+}
 
 /* core.c */
 void core_schedule(struct core *core, struct tcp_conn *c);
@@ -123,6 +136,47 @@ static inline uint32_t tcp_ts_now(const struct core *core,
 				  const struct tcp_conn *c)
 {
 	return (uint32_t)(core->now / 1000000) + c->ts_offset;
+}
+
+/* The core's clock (ns) in the coarser units the control block keeps,
+ * truncated to 32 bits: such a value is only ever subtracted from a later
+ * one (unsigned, so a wrap does no harm), or compared with 0 as "unset". */
+static inline uint32_t tcp_now_us(const struct core *core)
+{
+	return (uint32_t)(core->now / 1000);
+}
+
+static inline uint32_t tcp_now_ms(const struct core *core)
+{
+	return (uint32_t)(core->now / 1000000);
+}
+
+static inline uint32_t tcp_now_s(const struct core *core)
+{
+	return (uint32_t)(core->now / 1000000000);
+}
+
+/* Nanoseconds since t (a tcp_now_us value, less than 71 minutes ago). */
+static inline uint64_t tcp_since_us(const struct core *core, uint32_t t)
+{
+	return (uint64_t)(uint32_t)(tcp_now_us(core) - t) * 1000;
+}
+
+/* RFC 6298 state in the core's unit (ns). */
+static inline uint64_t tcp_srtt_ns(const struct tcp_conn *c)
+{
+	return (uint64_t)c->srtt_us * 1000;
+}
+
+static inline uint64_t tcp_rto_ns(const struct tcp_conn *c)
+{
+	return (uint64_t)c->rto_us * 1000;
+}
+
+/* An RTO in ns as the control block keeps it (us, 32 bits). */
+static inline uint32_t tcp_us_of(uint64_t ns)
+{
+	return ns / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ns / 1000);
 }
 
 /* tcp_timer.c */

@@ -2,6 +2,7 @@
  * timer_heap.c — a binary min-heap of connections keyed by their earliest
  * deadline. Each connection is in the heap at most once (heap_idx), so a
  * change of deadline is one sift, O(log n), and the next deadline is O(1).
+ * An entry holds its key, so a sift reads no connection.
  */
 #include <stdlib.h>
 
@@ -23,43 +24,43 @@ void theap_free(struct core *core)
 	core->heap = NULL;
 }
 
-static void heap_set(struct core *core, uint32_t i, struct tcp_conn *c)
+static void heap_set(struct core *core, uint32_t i, struct theap_ent e)
 {
-	core->heap[i] = c;
-	c->heap_idx = (int32_t)i;
+	core->heap[i] = e;
+	e.c->heap_idx = (int32_t)i;
 }
 
 static void sift_up(struct core *core, uint32_t i)
 {
-	struct tcp_conn *c = core->heap[i];
+	struct theap_ent e = core->heap[i];
 
 	while (i > 0) {
 		uint32_t p = (i - 1) / 2;
-		if (core->heap[p]->timer_at <= c->timer_at)
+		if (core->heap[p].at <= e.at)
 			break;
 		heap_set(core, i, core->heap[p]);
 		i = p;
 	}
-	heap_set(core, i, c);
+	heap_set(core, i, e);
 }
 
 static void sift_down(struct core *core, uint32_t i)
 {
-	struct tcp_conn *c = core->heap[i];
+	struct theap_ent e = core->heap[i];
 
 	for (;;) {
 		uint32_t l = 2 * i + 1, m = l;
 		if (l >= core->heap_len)
 			break;
 		if (l + 1 < core->heap_len &&
-		    core->heap[l + 1]->timer_at < core->heap[l]->timer_at)
+		    core->heap[l + 1].at < core->heap[l].at)
 			m = l + 1;
-		if (c->timer_at <= core->heap[m]->timer_at)
+		if (e.at <= core->heap[m].at)
 			break;
 		heap_set(core, i, core->heap[m]);
 		i = m;
 	}
-	heap_set(core, i, c);
+	heap_set(core, i, e);
 }
 
 void theap_remove(struct core *core, struct tcp_conn *c)
@@ -74,7 +75,7 @@ void theap_remove(struct core *core, struct tcp_conn *c)
 		return;
 	heap_set(core, i, core->heap[core->heap_len]);
 	sift_down(core, i);
-	sift_up(core, (uint32_t)core->heap[i]->heap_idx);
+	sift_up(core, (uint32_t)core->heap[i].c->heap_idx);
 }
 
 void theap_update(struct core *core, struct tcp_conn *c)
@@ -89,31 +90,32 @@ void theap_update(struct core *core, struct tcp_conn *c)
 			at = t[i];
 	if (!at) {
 		theap_remove(core, c);
-		c->timer_at = 0;
 		return;
 	}
-	if (c->heap_idx >= 0 && at == c->timer_at)
+	if (c->heap_idx >= 0) {
+		uint32_t i = (uint32_t)c->heap_idx;
+
+		if (core->heap[i].at == at)
+			return;
+		core->heap[i].at = at;
+		sift_down(core, i);
+		sift_up(core, (uint32_t)c->heap_idx);
 		return;
-	c->timer_at = at;
-	if (c->heap_idx < 0) {
-		if (core->heap_len == core->heap_cap) {
-			uint32_t cap = core->heap_cap * 2;
-			struct tcp_conn **h =
-				realloc(core->heap, cap * sizeof(*h));
-			if (!h)
-				return; /* no memory: this deadline is lost */
-			core->heap = h;
-			core->heap_cap = cap;
-		}
-		heap_set(core, core->heap_len++, c);
-		sift_up(core, (uint32_t)c->heap_idx);
-	} else {
-		sift_down(core, (uint32_t)c->heap_idx);
-		sift_up(core, (uint32_t)c->heap_idx);
 	}
+	if (core->heap_len == core->heap_cap) {
+		uint32_t cap = core->heap_cap * 2;
+		struct theap_ent *h = realloc(core->heap, cap * sizeof(*h));
+
+		if (!h)
+			return; /* no memory: this deadline is lost */
+		core->heap = h;
+		core->heap_cap = cap;
+	}
+	heap_set(core, core->heap_len++, (struct theap_ent){ at, c });
+	sift_up(core, (uint32_t)c->heap_idx);
 }
 
 struct tcp_conn *theap_min(struct core *core)
 {
-	return core->heap_len ? core->heap[0] : NULL;
+	return core->heap_len ? core->heap[0].c : NULL;
 }

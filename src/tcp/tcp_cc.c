@@ -92,7 +92,7 @@ static void cubic_cong_avoid(struct core *core, struct tcp_conn *c,
 		cc->w_est = w;
 	}
 	t = (float)(core->now - cc->epoch) / 1e9f;
-	rtt = (c->flags & TF_HAVE_RTT) ? (float)c->srtt_ns / 1e9f : 0.1f;
+	rtt = (c->flags & TF_HAVE_RTT) ? (float)c->srtt_us / 1e6f : 0.1f;
 	/* §4.2: W_cubic(t + RTT) is the target one RTT ahead, kept within
 	 * [cwnd, 1.5 cwnd]. */
 	target = cc->origin + CUBIC_C * powf(t + rtt - cc->k, 3);

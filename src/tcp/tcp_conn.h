@@ -117,11 +117,22 @@ struct tcp_sb {
 	} r[TCP_SB_MAX];
 };
 
+/* The control block. Every connection has one, idle or not, so it is kept
+ * small (bench/hold.sh measures it; tests/unit/test_conn_mem.c bounds
+ * it): fields are grouped by size so there are no holes, times that only
+ * need 32 bits have them (durations in microseconds; a timestamp only
+ * ever subtracted from the clock, wrapping), and the state of a loss
+ * episode that may still be undone lives in a side structure that exists
+ * only until the episode is decided (struct tcp_undo). */
+struct tcp_undo;
+
 struct tcp_conn {
-	/* Lookup: hash chain, key (host order). */
+	/* Lookup: hash chain, key (host order). The local address is the
+	 * core's (cfg.addr). hash is the low half of the flow hash: the
+	 * bucket index and a cheap first compare. */
 	struct tcp_conn *hnext;
-	uint64_t hash;
-	uint32_t raddr, laddr;
+	uint32_t hash;
+	uint32_t raddr;
 	uint16_t rport, lport;
 
 	uint8_t state;
@@ -148,57 +159,65 @@ struct tcp_conn {
 	uint32_t rcv_adv; /* right edge we advertised: never moves back */
 	uint32_t rcv_unacked; /* bytes taken since our last ACK */
 	uint32_t last_ack_sent;
-	struct tcp_ooo *ooo;
 
 	/* Timestamps (RFC 7323 §4-5). */
 	uint32_t ts_recent;
 	uint32_t ts_offset; /* our TSval = clock in ms + this */
-	uint64_t ts_recent_at;
+	uint32_t ts_recent_s; /* clock in seconds when ts_recent was set:
+				 the 24-day rule of §5.5 needs no more */
 
 	/* Nagle, Minshall's variant: end of the last short segment sent. */
 	uint32_t snd_sml;
 
-	/* RTT and retransmission (RFC 6298). */
-	uint32_t rtt_seq;  /* timed segment ends here */
-	uint64_t rtt_ts;   /* ... and was sent then */
-	uint64_t srtt_ns;  /* valid with TF_HAVE_RTT */
-	uint64_t rttvar_ns;
-	uint64_t rto_ns;
-	uint64_t rto_at;   /* 0: not armed */
-	uint64_t tw_at;    /* TIME-WAIT expiry */
-	uint64_t dack_at;  /* delayed ACK due */
-	uint64_t ka_at;    /* keep-alive probe due */
+	/* RTT and retransmission (RFC 6298), in microseconds: an RTO is at
+	 * most rto_max (minutes), far below the 71 minutes 32 bits hold. */
+	uint32_t rtt_seq; /* timed segment ends here */
+	uint32_t rtt_ts;  /* ... and was sent then (tcp_now_us) */
+	uint32_t srtt_us; /* valid with TF_HAVE_RTT */
+	uint32_t rttvar_us;
+	uint32_t rto_us;
+	/* Last data sent (tcp_now_ms, 0: none since the last restart), for
+	 * the restart after idle (RFC 5681 §4.1): an idle period is
+	 * measured modulo 49 days. */
+	uint32_t last_tx_ms;
+	int32_t heap_idx; /* -1 when not in the heap */
+
+	/* Keep-alive (RFC 9293 §3.8.4). */
 	uint32_t ka_idle_ms, ka_intvl_ms;
 	uint8_t ka_probes, ka_sent;
-	uint64_t timer_at; /* min of the above: key in the timer heap */
-	int32_t heap_idx;  /* -1 when not in the heap */
+
+	/* Loss recovery (tcp_sack.c): small fields first. */
+	uint8_t dupacks;
+	uint8_t reordering; /* DupThresh, raised when reordering is seen */
+	uint16_t rec;       /* REC_* */
+	bool dsack;         /* report [dsack_start, dsack_end) (RFC 2883) */
+
+	/* Deadlines in core time (ns); 0: not armed. The earliest is the
+	 * connection's key in the timer heap (timer_heap.c). */
+	uint64_t rto_at;
+	uint64_t tw_at;   /* TIME-WAIT expiry */
+	uint64_t dack_at; /* delayed ACK due */
+	uint64_t ka_at;   /* keep-alive probe due */
+	uint64_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
 
 	/* Congestion control and loss recovery (tcp_cc.c, tcp_sack.c). */
 	struct tcp_cc cc;
-	struct tcp_cc undo_cc; /* before the reduction, for an undo */
-	struct tcp_sb *sb;
 	uint32_t recover;    /* RFC 6582 recover / RFC 6675 RecoveryPoint */
 	uint32_t high_rxt;   /* RFC 6675 HighRxt */
 	uint32_t rxt_mark;   /* SND.MAX when this pass of retransmissions
 				began: SACKs beyond it mean they were lost */
-	uint64_t rxt_at;     /* ... and when */
 	uint32_t pass_sacked; /* bytes of this pass's retransmissions (below
 				 HighRxt) SACKed since it began */
 	uint32_t rxt_hw;     /* end of the highest retransmission (with
 				REC_RXT_HW): a hole below it that fills may
 				have been filled by our resend, so it proves
 				no reordering (Linux: TCPCB_EVER_RETRANS) */
-	uint32_t undo_seq;   /* first retransmitted sequence of an episode */
-	uint32_t undo_tsval; /* our TSval on it (RFC 3522); 0: not sent */
-	uint8_t dupacks;
-	uint16_t rec;        /* REC_* */
-	uint8_t reordering;  /* DupThresh, raised when reordering is seen */
-	bool dsack;          /* report [dsack_start, dsack_end) (RFC 2883) */
-	uint32_t dsack_start, dsack_end;
-	uint8_t entry_sacked; /* SACKed segments when recovery began */
-	uint64_t last_tx_at; /* last data sent: restart after idle */
-	uint64_t pto_at;     /* tail loss probe due (RFC 8985 §7); 0: not */
 	uint32_t tlp_high;   /* SND.MAX when the probe went */
+	uint32_t dsack_start, dsack_end;
+	uint64_t rxt_at;     /* ... and when (rxt_mark) */
+	struct tcp_undo *undo; /* with REC_UNDO */
+	struct tcp_sb *sb;
+	struct tcp_ooo *ooo;
 	uint64_t retrans_bytes;
 
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
@@ -219,6 +238,17 @@ struct tcp_conn {
 	uint32_t retransmits;
 
 	struct core *core;
+};
+
+/* What undoing a reduction needs (RFC 3522, RFC 4015): the window before
+ * it and the first retransmission of the episode. Allocated when a
+ * reduction begins (tcp_sack.c arm_undo), freed when the episode is
+ * decided or the connection goes: most connections never have one. */
+struct tcp_undo {
+	struct tcp_cc cc;     /* before the reduction */
+	uint32_t seq;         /* first retransmitted sequence */
+	uint32_t tsval;       /* our TSval on it; 0: not sent yet */
+	uint8_t entry_sacked; /* SACKed segments when recovery began */
 };
 
 #endif

@@ -200,7 +200,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		} else if ((c->flags & TF_RTT_TIMING) &&
 			   seq_geq(ack, c->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c, core->now - c->rtt_ts);
+			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
 		}
 		if (seq_lt(c->snd_nxt, ack))
 			c->snd_nxt = ack;
@@ -393,7 +393,7 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 		c->snd_nxt = seq_max(c->snd_nxt, c->snd_una);
 		if ((c->flags & TF_RTT_TIMING) && !(c->flags & TF_TS)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c, core->now - c->rtt_ts);
+			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
 		}
 		tcp_rearm_rto(core, c);
 		c->flags |= TF_ACK_NOW;
@@ -421,7 +421,7 @@ static bool disordered_ack(const struct tcp_conn *c, const struct tcp_seg *seg)
 	       !(seg->flags & (TCP_SYN | TCP_FIN)) && seg->seq == c->rcv_nxt &&
 	       seg->ack == c->snd_una &&
 	       ((uint32_t)seg->wnd << c->snd_wscale) == c->snd_wnd &&
-	       c->ts_recent - seg->opts.tsval <= c->rto_ns / 1000000;
+	       c->ts_recent - seg->opts.tsval <= c->rto_us / 1000;
 }
 
 /* RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
@@ -470,7 +470,7 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	 * TS.Recent older than 24 days is invalid (§5.5). */
 	if ((c->flags & TF_TS) && seg->opts.has_ts && !(seg->flags & TCP_RST) &&
 	    (int32_t)(seg->opts.tsval - c->ts_recent) < 0 &&
-	    core->now - c->ts_recent_at < 24ull * 86400 * 1000000000 &&
+	    tcp_now_s(core) - c->ts_recent_s < 24u * 86400 &&
 	    !disordered_ack(c, seg)) {
 		c->flags |= TF_ACK_NOW;
 		core_drop(core, DROP_TCP_PAWS);
@@ -539,7 +539,7 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 	if ((c->flags & TF_TS) && seg->opts.has_ts &&
 	    seq_leq(seg->seq, c->last_ack_sent)) {
 		c->ts_recent = seg->opts.tsval;
-		c->ts_recent_at = core->now;
+		c->ts_recent_s = tcp_now_s(core);
 	}
 	/* Anything from the peer restarts the keep-alive idle time. */
 	if (c->flags & TF_KEEPALIVE)

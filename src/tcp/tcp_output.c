@@ -201,7 +201,7 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 	uint32_t wnd = tcp_rcv_window(core, c);
 
 	s->raddr = c->raddr;
-	s->laddr = c->laddr;
+	s->laddr = core->cfg.addr;
 	s->rport = c->rport;
 	s->lport = c->lport;
 	s->seq = seq;
@@ -304,7 +304,7 @@ void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 	if (c->snd_una == c->snd_max) {
 		c->rto_at = 0;
 	} else {
-		c->rto_at = core->now + c->rto_ns;
+		c->rto_at = core->now + tcp_rto_ns(c);
 	}
 	tcp_arm_pto(core, c);
 	theap_update(core, c);
@@ -329,7 +329,7 @@ static bool send_syn(struct core *core, struct tcp_conn *c)
 		/* Time the SYN (Karn: not a retransmitted one). */
 		c->flags |= TF_RTT_TIMING;
 		c->rtt_seq = c->iss + 1;
-		c->rtt_ts = core->now;
+		c->rtt_ts = tcp_now_us(core);
 	}
 	c->snd_nxt = c->iss + 1;
 	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
@@ -450,10 +450,10 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 		 * (RFC 6298 §3). */
 		c->flags |= TF_RTT_TIMING;
 		c->rtt_seq = seq + n;
-		c->rtt_ts = core->now;
+		c->rtt_ts = tcp_now_us(core);
 	}
 	if (n)
-		c->last_tx_at = core->now;
+		c->last_tx_ms = tcp_now_ms(core) | 1; /* 0 means none */
 	c->flags &= ~TF_PROBE;
 	tcp_emit(core, o, &s, n);
 	return true;
@@ -565,11 +565,11 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 
 	/* RFC 5681 §4.1: a connection idle for longer than the RTO starts
 	 * again from (at most) the initial window. */
-	if (c->snd_una == c->snd_max && c->last_tx_at &&
-	    core->now - c->last_tx_at > c->rto_ns &&
+	if (c->snd_una == c->snd_max && c->last_tx_ms &&
+	    (uint32_t)(tcp_now_ms(core) - c->last_tx_ms) > c->rto_us / 1000 &&
 	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
 		tcp_cc_restart(core, c);
-		c->last_tx_at = 0;
+		c->last_tx_ms = 0;
 	}
 	inflight = tcp_in_flight(c);
 	if ((c->rec & REC_RECOVERY) && !recovery_output(core, c, &inflight))
@@ -663,7 +663,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (c->snd_max == sent_new && !tlp_retransmit(core, c))
 			return false;
 		/* §7.3: the RTO runs from the probe. */
-		c->rto_at = core->now + c->rto_ns;
+		c->rto_at = core->now + tcp_rto_ns(c);
 		theap_update(core, c);
 	} else if (seq_gt(c->snd_max, sent_new)) {
 		/* §7.2: new data went: the probe waits from now. */
@@ -708,7 +708,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
 	if (c->snd_una == c->snd_max && !c->rto_at &&
 	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
-		c->rto_at = core->now + c->rto_ns;
+		c->rto_at = core->now + tcp_rto_ns(c);
 		theap_update(core, c);
 	}
 	return true;

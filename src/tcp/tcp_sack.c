@@ -128,6 +128,8 @@ void tcp_sack_free(struct tcp_conn *c)
 {
 	free(c->sb);
 	c->sb = NULL;
+	free(c->undo);
+	c->undo = NULL;
 }
 
 /* SACKed bytes within [a, b). */
@@ -249,14 +251,28 @@ bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 }
 
 /* Before a reduction: keep the window for an undo (RFC 3522), unless an
- * episode that may still prove spurious already kept the one before it. */
+ * episode that may still prove spurious already kept the one before it.
+ * The undo state is allocated here and freed when the episode is decided
+ * (check_undo); without memory this reduction cannot be undone, which is
+ * what a stack without RFC 3522 does. */
 static void arm_undo(struct tcp_conn *c)
 {
 	if (!(c->rec & REC_UNDO)) {
-		c->undo_cc = c->cc;
-		c->undo_tsval = 0;
+		if (!c->undo && !(c->undo = malloc(sizeof(*c->undo))))
+			return;
+		c->undo->cc = c->cc;
+		c->undo->tsval = 0;
+		c->undo->entry_sacked = 0;
 		c->rec |= REC_UNDO;
 	}
+}
+
+/* The episode is decided: the undo state goes. */
+static void drop_undo(struct tcp_conn *c)
+{
+	c->rec &= (uint16_t)~REC_UNDO;
+	free(c->undo);
+	c->undo = NULL;
 }
 
 /* RFC 6675 §5 (4) / RFC 5681 §3.2: fast retransmit, then recovery. */
@@ -271,9 +287,10 @@ static void enter_recovery(struct core *core, struct tcp_conn *c)
 	c->rxt_at = core->now;
 	c->pass_sacked = 0;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
-	c->entry_sacked = (uint8_t)MIN(
-		(c->sb ? c->sb->sacked : 0) / tcp_smss(c) + c->dupacks,
-		TCP_REORDER_MAX);
+	if (c->undo)
+		c->undo->entry_sacked = (uint8_t)MIN(
+			(c->sb ? c->sb->sacked : 0) / tcp_smss(c) + c->dupacks,
+			TCP_REORDER_MAX);
 	stat_add(core->stats.fast_recoveries, 1);
 	TP_RECOVERY(c, c->raddr, c->rport, c->snd_una, c->cc.cwnd);
 	core_schedule(core, c);
@@ -330,13 +347,15 @@ uint32_t tcp_send_cwnd(const struct tcp_conn *c)
 static void check_undo(struct core *core, struct tcp_conn *c,
 		       const struct tcp_seg *seg, uint32_t fack)
 {
-	if (!(c->rec & REC_UNDO) || !c->undo_tsval ||
-	    !seq_gt(seg->ack, c->undo_seq))
+	struct tcp_undo *u = c->undo;
+
+	if (!(c->rec & REC_UNDO) || !u->tsval || !seq_gt(seg->ack, u->seq))
 		return;
-	c->rec &= (uint16_t)~REC_UNDO;
 	if (!(c->flags & TF_TS) || !seg->opts.has_ts || !seg->opts.tsecr ||
-	    !seq_lt(seg->opts.tsecr, c->undo_tsval))
+	    !seq_lt(seg->opts.tsecr, u->tsval)) {
+		drop_undo(c);
 		return;
+	}
 	/* RFC 4015 §3 response: restore the window and go on sending new
 	 * data; what is really missing shows up as a hole again. A
 	 * spurious fast retransmit means the path reorders by more than
@@ -345,17 +364,18 @@ static void check_undo(struct core *core, struct tcp_conn *c,
 	if (c->rec & REC_RECOVERY) {
 		/* The late segment arrived with data up to fack already
 		 * SACKed: that is how far this path reorders. */
-		uint32_t dist = seq_gt(fack, c->undo_seq)
-					? (fack - c->undo_seq) / tcp_smss(c) + 1
+		uint32_t dist = seq_gt(fack, u->seq)
+					? (fack - u->seq) / tcp_smss(c) + 1
 					: 0;
 
-		dist = MAX(dist, c->entry_sacked + 1u);
+		dist = MAX(dist, u->entry_sacked + 1u);
 		if (dist > c->reordering) {
 			c->reordering = (uint8_t)MIN(dist, TCP_REORDER_MAX);
 			stat_add(core->stats.reorder_seen, 1);
 		}
 	}
-	c->cc = c->undo_cc;
+	c->cc = u->cc;
+	drop_undo(c);
 	c->rec &= (uint16_t)~(REC_RECOVERY | REC_RXT_FIRST | REC_RTO_GUARD |
 			      REC_REO_TIMER);
 	c->dupacks = 0;
@@ -416,11 +436,11 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 	allow = (c->reordering - 1u) * tcp_smss(c);
 	if (!seq_gt(fack, c->rxt_mark + allow) && c->pass_sacked <= allow)
 		return;
-	if (core->now - c->rxt_at <= c->srtt_ns + c->srtt_ns / 4) {
+	if (core->now - c->rxt_at <= tcp_srtt_ns(c) + tcp_srtt_ns(c) / 4) {
 		/* RFC 8985 §6.3: the evidence is in but the window is
 		 * not over; the last SACK may already have come (nothing
 		 * else is in flight), so a timer finishes the check. */
-		c->pto_at = c->rxt_at + c->srtt_ns + c->srtt_ns / 4 + 1;
+		c->pto_at = c->rxt_at + tcp_srtt_ns(c) + tcp_srtt_ns(c) / 4 + 1;
 		c->rec |= REC_REO_TIMER;
 		theap_update(core, c);
 		return;
@@ -556,11 +576,11 @@ void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
 		c->rec |= REC_RXT_HW;
 	}
 	stat_add(core->stats.retrans_bytes, len);
-	if ((c->rec & REC_UNDO) && !c->undo_tsval) {
+	if ((c->rec & REC_UNDO) && !c->undo->tsval) {
 		/* The first retransmission of the episode: remember its
 		 * TSval for Eifel detection (0 means "none", so avoid it). */
-		c->undo_seq = seq;
-		c->undo_tsval = tcp_ts_now(core, c) | !tcp_ts_now(core, c);
+		c->undo->seq = seq;
+		c->undo->tsval = tcp_ts_now(core, c) | !tcp_ts_now(core, c);
 	}
 }
 
@@ -607,7 +627,7 @@ void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 	    !c->rto_at || c->retries || !TCPS_HAVE_ESTABLISHED(c->state) ||
 	    (c->rec & (REC_RECOVERY | REC_TLP | REC_TLP_NOW)))
 		return;
-	pto = 2 * c->srtt_ns;
+	pto = 2 * tcp_srtt_ns(c);
 	if (c->snd_max - c->snd_una <= tcp_smss(c))
 		pto += TLP_DELACK_NS;
 	pto = MAX(pto, TLP_MIN_NS);
@@ -627,7 +647,7 @@ void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
 	c->rec |= REC_TLP_NOW;
 	/* §7.3: the RTO runs from the probe (and must not fire now, when
 	 * it was due at the same instant). */
-	c->rto_at = core->now + c->rto_ns;
+	c->rto_at = core->now + tcp_rto_ns(c);
 	stat_add(core->stats.tlp_probes, 1);
 	core_schedule(core, c);
 }

@@ -14,27 +14,32 @@
 #include "tcp/tcp_seq.h"
 #include "tundra/app.h"
 
-/* RFC 6298 §2: SRTT, RTTVAR and RTO from one measurement. */
-void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt)
+/* RFC 6298 §2: SRTT, RTTVAR and RTO from one measurement (rtt in ns;
+ * the control block keeps microseconds, the sample is rounded up so a
+ * sub-microsecond RTT still counts as one). */
+void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
 {
-	uint64_t rto;
+	uint64_t rtt = MIN((rtt_ns + 999) / 1000, (uint64_t)UINT32_MAX);
+	uint64_t srtt = c->srtt_us, rttvar = c->rttvar_us, rto;
 
 	if (!(c->flags & TF_HAVE_RTT)) {
 		c->flags |= TF_HAVE_RTT;
 		/* (2.2) the first measurement */
-		c->srtt_ns = rtt;
-		c->rttvar_ns = rtt / 2;
+		srtt = rtt;
+		rttvar = rtt / 2;
 	} else {
 		/* (2.3) beta = 1/4, alpha = 1/8 */
-		uint64_t err = c->srtt_ns > rtt ? c->srtt_ns - rtt
-						: rtt - c->srtt_ns;
-		c->rttvar_ns = (3 * c->rttvar_ns + err) / 4;
-		c->srtt_ns = (7 * c->srtt_ns + rtt) / 8;
+		uint64_t err = srtt > rtt ? srtt - rtt : rtt - srtt;
+		rttvar = (3 * rttvar + err) / 4;
+		srtt = (7 * srtt + rtt) / 8;
 	}
+	c->srtt_us = (uint32_t)srtt;
+	c->rttvar_us = (uint32_t)rttvar;
 	/* RTO = SRTT + max(G, K*RTTVAR), with the clock granularity G taken
 	 * as 1 ms; then (2.4) the lower and (2.5) the upper bound. */
-	rto = c->srtt_ns + MAX(1000000ull, 4 * c->rttvar_ns);
-	c->rto_ns = MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns);
+	rto = (srtt + MAX(1000ull, 4 * rttvar)) * 1000;
+	c->rto_us = tcp_us_of(
+		MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns));
 }
 
 void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
@@ -82,7 +87,7 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 		return true;
 	}
 	/* (5.5) back off, (5.6) restart; Karn: the timed segment is void. */
-	c->rto_ns = MIN(c->rto_ns * 2, core->cfg.rto_max_ns);
+	c->rto_us = tcp_us_of(MIN(tcp_rto_ns(c) * 2, core->cfg.rto_max_ns));
 	c->flags &= ~TF_RTT_TIMING;
 	if (c->snd_una == c->snd_max) {
 		/* Nothing outstanding: this was the persist timer. */
@@ -90,14 +95,14 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 	} else {
 		/* (5.4) retransmit, from the earliest unacknowledged. */
 		TP_RTO(c, c->raddr, c->rport, c->snd_una, c->snd_max,
-		       c->rto_ns, c->retries);
+		       tcp_rto_ns(c), c->retries);
 		if (TCPS_HAVE_ESTABLISHED(c->state))
 			tcp_recovery_rto(core, c); /* the loss window */
 		else
 			c->rec |= REC_SYN_LOST;
 		c->snd_nxt = c->snd_una;
 	}
-	c->rto_at = core->now + c->rto_ns;
+	c->rto_at = core->now + tcp_rto_ns(c);
 	core_schedule(core, c);
 	return false;
 }

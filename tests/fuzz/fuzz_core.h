@@ -523,18 +523,22 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 		   "%s: heap_idx %d with earliest deadline %llu", st,
 		   c->heap_idx, (unsigned long long)at);
 	if (at) {
-		FUZZ_CHECK(c->timer_at == at, "timer_at %llu != %llu",
-			   (unsigned long long)c->timer_at,
-			   (unsigned long long)at);
 		FUZZ_CHECK((uint32_t)c->heap_idx < core->heap_len &&
-				   core->heap[c->heap_idx] == c,
+				   core->heap[c->heap_idx].c == c,
 			   "heap slot");
+		FUZZ_CHECK(theap_at(core, c) == at, "heap key %llu != %llu",
+			   (unsigned long long)theap_at(core, c),
+			   (unsigned long long)at);
 	}
 	FUZZ_CHECK((c->tw_at != 0) == (c->state == TCPS_TIME_WAIT),
 		   "%s with tw_at %llu", st, (unsigned long long)c->tw_at);
 	if (c->snd_una != c->snd_max)
 		FUZZ_CHECK(c->rto_at, "%s: %u bytes outstanding, no timer", st,
 			   c->snd_max - c->snd_una);
+	/* The undo state exists exactly while an undo is possible. */
+	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!c->undo,
+		   "%s: REC_UNDO %d, undo state %p", st, !!(c->rec & REC_UNDO),
+		   (void *)c->undo);
 
 	/* The app holds exactly the connections with TF_APP. */
 	FUZZ_CHECK(!!(c->flags & TF_APP) ==
@@ -566,16 +570,16 @@ static void check_core(bool timers_ran)
 	}
 
 	for (uint32_t i = 0; i < core->heap_len; i++) {
-		FUZZ_CHECK(core->heap[i]->heap_idx == (int32_t)i, "heap idx");
-		FUZZ_CHECK(!(core->heap[i]->flags & TF_DEAD), "dead in heap");
-		FUZZ_CHECK(core->heap[i]->timer_at, "unarmed in heap");
+		FUZZ_CHECK(core->heap[i].c->heap_idx == (int32_t)i, "heap idx");
+		FUZZ_CHECK(!(core->heap[i].c->flags & TF_DEAD), "dead in heap");
+		FUZZ_CHECK(core->heap[i].at, "unarmed in heap");
 		if (i)
-			FUZZ_CHECK(core->heap[(i - 1) / 2]->timer_at <=
-					   core->heap[i]->timer_at,
+			FUZZ_CHECK(core->heap[(i - 1) / 2].at <=
+					   core->heap[i].at,
 				   "heap order");
 	}
 	if (timers_ran && core->heap_len)
-		FUZZ_CHECK(core->heap[0]->timer_at > E->now,
+		FUZZ_CHECK(core->heap[0].at > E->now,
 			   "a deadline passed but did not fire");
 
 	for (uint32_t b = 0; b < core->nbuckets; b++)

@@ -1006,7 +1006,7 @@ void sim_conns_describe(const struct sim *s, int node, char *buf,
 				t->snd_una, t->snd_nxt, t->snd_max,
 				t->snd_wnd, t->sndbuf.len, t->rcv_nxt,
 				t->rcvbuf.len, t->retries,
-				t->rto_ns / SIM_MS,
+				tcp_rto_ns(t) / SIM_MS,
 				t->heap_idx >= 0 ? "armed" : "none");
 		}
 	}

@@ -357,9 +357,13 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	cr_assert_eq(collect(s), 10);
 	cwnd0 = C(&p)->cc.cwnd;
 	ts_orig = s[9]->seg.opts.tsval;
+	cr_assert_null(C(&p)->undo, "no undo state before a reduction");
 	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
 		advance(100 * MS);
 	cr_assert_eq(ST()->rto_timeouts, 1);
+	/* The reduction may prove spurious: its undo state exists now. */
+	cr_assert_not_null(C(&p)->undo);
+	cr_assert(C(&p)->rec & REC_UNDO);
 	n = collect(t);
 	cr_assert_eq(n, 1, "loss window: %u", n);
 	cr_assert_eq(t[0]->seg.seq, s[0]->seg.seq);
@@ -368,6 +372,7 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	p.ts_ecr = ts_orig;
 	ack_sack(&p, s[9]->seg.seq + 1448, NULL, 0);
 	cr_assert_eq(ST()->undos, 1);
+	cr_assert_null(C(&p)->undo, "undone: the undo state is freed");
 	cr_assert_geq(C(&p)->cc.cwnd, cwnd0);
 	cr_assert_eq(C(&p)->snd_nxt, C(&p)->snd_max);
 	n = collect(t);
@@ -392,9 +397,13 @@ CORE_TEST(genuine_rto_not_undone)
 	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
 		advance(100 * MS);
 	cr_assert_eq(collect(t), 1);
+	cr_assert_not_null(C(&p)->undo);
 	p.ts_ecr = t[0]->seg.opts.tsval;
 	ack_sack(&p, s[1]->seg.seq, NULL, 0);
 	cr_assert_eq(ST()->undos, 0);
+	/* Decided (a real loss): the undo state is gone too. */
+	cr_assert_null(C(&p)->undo);
+	cr_assert_not(C(&p)->rec & REC_UNDO);
 	cr_assert_eq(C(&p)->cc.cwnd, 2 * 1448, "slow start from 1 segment");
 	skip_output();
 }
@@ -409,7 +418,7 @@ static struct tcp_conn *cc_conn(unsigned algo, uint32_t cwnd_segs)
 	cr_assert(c);
 	c->snd_mss = 1000;
 	c->flags = TF_HAVE_RTT;
-	c->srtt_ns = 100 * MS;
+	c->srtt_us = 100 * MS / 1000;
 	c->cc.algo = (uint8_t)algo;
 	c->cc.cwnd = cwnd_segs * 1000;
 	c->cc.ssthresh = 0x7fffffff;
