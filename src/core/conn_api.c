@@ -76,7 +76,7 @@ size_t tundra_conn_write(struct tundra_conn *tc, const void *buf, size_t len)
 
 	if (!can_send(c) || !len)
 		return 0;
-	if (!c->sndbuf.data && bbuf_alloc(&c->sndbuf, c->core->sndbuf_cap))
+	if (!c->sndbuf.mem && bbuf_alloc(&c->sndbuf, c->core->sndbuf_cap))
 		return 0;
 	n = bbuf_write(&c->sndbuf, buf, (uint32_t)MIN(len, UINT32_MAX));
 	if (n)
@@ -90,7 +90,7 @@ size_t tundra_conn_write_space(const struct tundra_conn *tc)
 
 	if (!can_send(c))
 		return 0;
-	return c->sndbuf.data ? bbuf_space(&c->sndbuf) : c->core->sndbuf_cap;
+	return c->sndbuf.mem ? bbuf_space(&c->sndbuf) : c->core->sndbuf_cap;
 }
 
 void tundra_conn_set_nodelay(struct tundra_conn *tc, bool on)
@@ -112,10 +112,10 @@ int tundra_conn_set_cc(struct tundra_conn *tc, const char *name)
 
 	if (a < 0)
 		return -ENOENT;
-	if (a != c->cc.algo) {
+	if (a != c->cc_algo) {
 		/* CUBIC's curve starts a new epoch from the current window;
 		 * Reno's byte count starts over. */
-		c->cc.algo = (uint8_t)a;
+		c->cc_algo = (uint8_t)a;
 		c->cc.acked_acc = 0;
 		c->cc.epoch = 0;
 		c->cc.w_max = 0;
@@ -132,14 +132,18 @@ void tundra_conn_set_keepalive(struct tundra_conn *tc, uint32_t idle_ms,
 		return;
 	if (!idle_ms) {
 		c->flags &= ~TF_KEEPALIVE;
-		c->ka_at = 0;
+		free(c->ka);
+		c->ka = NULL;
 		theap_update(c->core, c);
 		return;
 	}
+	/* Without memory for its state keep-alive stays as it was. */
+	if (!c->ka && !(c->ka = calloc(1, sizeof(*c->ka))))
+		return;
 	c->flags |= TF_KEEPALIVE;
-	c->ka_idle_ms = idle_ms;
-	c->ka_intvl_ms = intvl_ms ? intvl_ms : 1;
-	c->ka_probes = probes;
+	c->ka->idle_ms = idle_ms;
+	c->ka->intvl_ms = intvl_ms ? intvl_ms : 1;
+	c->ka->probes = probes;
 	tcp_keepalive_reset(c->core, c);
 }
 

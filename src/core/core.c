@@ -84,6 +84,7 @@ static void conn_free(struct tcp_conn *c)
 {
 	tcp_reass_free(c);
 	tcp_sack_free(c);
+	free(c->ka);
 	bbuf_free(&c->sndbuf);
 	bbuf_free(&c->rcvbuf);
 	free(c);
@@ -174,15 +175,15 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 			i->retrans_bytes = c->retrans_bytes;
 			i->cwnd = c->cc.cwnd;
 			i->ssthresh = c->cc.ssthresh;
-			i->cc = tcp_cc_name(c->cc.algo);
+			i->cc = tcp_cc_name(c->cc_algo);
 			i->in_recovery = c->rec & REC_RECOVERY;
 			i->bytes_acked = c->bytes_acked;
 			i->bytes_received = c->bytes_received;
 			i->sndbuf_used = c->sndbuf.len;
-			i->sndbuf_cap = c->sndbuf.cap ? c->sndbuf.cap
+			i->sndbuf_cap = c->sndbuf.mem ? bbuf_cap(&c->sndbuf)
 						      : core->sndbuf_cap;
 			i->rcvbuf_used = c->rcvbuf.len;
-			i->rcvbuf_cap = c->rcvbuf.cap ? c->rcvbuf.cap
+			i->rcvbuf_cap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf)
 						      : core->rcvbuf_cap;
 			i->mss = c->snd_mss;
 		}
@@ -302,7 +303,7 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 			  core_iss(core, raddr, rport, core->cfg.addr, lport));
 	c->rto_us = tcp_us_of(MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
 				  core->cfg.rto_max_ns));
-	c->cc.algo = (uint8_t)(core->cfg.cc_algo < TCP_CC__COUNT
+	c->cc_algo = (uint8_t)(core->cfg.cc_algo < TCP_CC__COUNT
 				       ? core->cfg.cc_algo
 				       : TCP_CC_CUBIC);
 	c->recover = c->iss;

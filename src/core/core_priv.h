@@ -64,12 +64,19 @@ void ctab_insert(struct core *core, struct tcp_conn *c);
 void ctab_remove(struct core *core, struct tcp_conn *c);
 
 /* timer_heap.c: the connection's key becomes the earliest of its armed
- * deadlines (rto_at, tw_at, dack_at, ka_at, pto_at); the heap follows. */
+ * deadlines (rto_at, tw_at, dack_at, the keep-alive's, pto_at); the heap
+ * follows. */
 int theap_init(struct core *core, uint32_t cap);
 void theap_free(struct core *core);
 void theap_update(struct core *core, struct tcp_conn *c);
 void theap_remove(struct core *core, struct tcp_conn *c);
 struct tcp_conn *theap_min(struct core *core);
+/* The keep-alive deadline, 0 when none. */
+static inline uint64_t tcp_ka_at(const struct tcp_conn *c)
+{
+	return c->ka ? c->ka->at : 0;
+}
+
 /* The connection's key in the heap; 0 when it has no deadline. */
 static inline uint64_t theap_at(const struct core *core,
 				const struct tcp_conn *c)

@@ -82,7 +82,7 @@ void theap_update(struct core *core, struct tcp_conn *c)
 {
 	uint64_t at = 0;
 
-	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, c->ka_at,
+	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, tcp_ka_at(c),
 			       c->pto_at };
 
 	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++)

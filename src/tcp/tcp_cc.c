@@ -81,7 +81,7 @@ static void cubic_cong_avoid(struct core *core, struct tcp_conn *c,
 
 	if (!cc->epoch) {
 		/* §4.2: a new congestion-avoidance epoch begins. */
-		cc->epoch = core->now ? core->now : 1;
+		cc->epoch = tcp_now_ms(core) ? tcp_now_ms(core) : 1;
 		if (w < cc->w_max) {
 			cc->k = cbrtf((cc->w_max - w) / CUBIC_C);
 			cc->origin = cc->w_max;
@@ -91,7 +91,7 @@ static void cubic_cong_avoid(struct core *core, struct tcp_conn *c,
 		}
 		cc->w_est = w;
 	}
-	t = (float)(core->now - cc->epoch) / 1e9f;
+	t = (float)(uint32_t)(tcp_now_ms(core) - cc->epoch) / 1e3f;
 	rtt = (c->flags & TF_HAVE_RTT) ? (float)c->srtt_us / 1e6f : 0.1f;
 	/* §4.2: W_cubic(t + RTT) is the target one RTT ahead, kept within
 	 * [cwnd, 1.5 cwnd]. */
@@ -215,12 +215,12 @@ void tcp_cc_on_ack(struct core *core, struct tcp_conn *c, uint32_t acked)
 			return;
 		acked -= room;
 	}
-	tcp_cc_algos[cc->algo]->cong_avoid(core, c, acked);
+	tcp_cc_algos[c->cc_algo]->cong_avoid(core, c, acked);
 }
 
 void tcp_cc_on_loss(struct core *core, struct tcp_conn *c)
 {
-	c->cc.ssthresh = tcp_cc_algos[c->cc.algo]->ssthresh(core, c);
+	c->cc.ssthresh = tcp_cc_algos[c->cc_algo]->ssthresh(core, c);
 }
 
 void tcp_cc_restart(struct core *core, struct tcp_conn *c)
@@ -230,5 +230,5 @@ void tcp_cc_restart(struct core *core, struct tcp_conn *c)
 	(void)core;
 	if (c->cc.cwnd > iw)
 		c->cc.cwnd = iw;
-	tcp_cc_algos[c->cc.algo]->restart(c);
+	tcp_cc_algos[c->cc_algo]->restart(c);
 }

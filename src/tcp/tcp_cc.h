@@ -16,18 +16,21 @@ struct tcp_conn;
 /* CUBIC is 0: a zeroed configuration gets the default. */
 enum tcp_cc_algo { TCP_CC_CUBIC = 0, TCP_CC_RENO, TCP_CC__COUNT };
 
-/* Per-connection congestion state. cwnd and ssthresh in bytes. */
+/* Per-connection congestion state (what an undo restores). cwnd and
+ * ssthresh in bytes; the algorithm is tcp_conn.cc_algo. */
 struct tcp_cc {
 	uint32_t cwnd;
 	uint32_t ssthresh;
 	uint32_t acked_acc; /* Reno: bytes acked toward the next +SMSS */
-	uint8_t algo;       /* enum tcp_cc_algo */
-	/* CUBIC (RFC 9438 §4), in segments and nanoseconds. */
+	/* CUBIC (RFC 9438 §4), in segments and seconds. */
 	float w_max;        /* window before the last reduction */
 	float k;            /* seconds to get back to w_max */
 	float origin;       /* the plateau the cubic curve aims at */
 	float w_est;        /* Reno-friendly estimate (§4.3) */
-	uint64_t epoch;     /* start of this congestion-avoidance epoch */
+	/* Start of this congestion-avoidance epoch, in ms of the core's
+	 * clock (32 bits: an epoch is timed modulo 49 days; 0: none). The
+	 * curve's time scale is seconds (§4.2), as Linux's (jiffies). */
+	uint32_t epoch;
 };
 
 struct tcp_cc_ops {

@@ -182,22 +182,18 @@ struct tcp_conn {
 	uint32_t last_tx_ms;
 	int32_t heap_idx; /* -1 when not in the heap */
 
-	/* Keep-alive (RFC 9293 §3.8.4). */
-	uint32_t ka_idle_ms, ka_intvl_ms;
-	uint8_t ka_probes, ka_sent;
-
 	/* Loss recovery (tcp_sack.c): small fields first. */
 	uint8_t dupacks;
 	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 	uint16_t rec;       /* REC_* */
 	bool dsack;         /* report [dsack_start, dsack_end) (RFC 2883) */
+	uint8_t cc_algo;    /* enum tcp_cc_algo */
 
 	/* Deadlines in core time (ns); 0: not armed. The earliest is the
 	 * connection's key in the timer heap (timer_heap.c). */
 	uint64_t rto_at;
 	uint64_t tw_at;   /* TIME-WAIT expiry */
 	uint64_t dack_at; /* delayed ACK due */
-	uint64_t ka_at;   /* keep-alive probe due */
 	uint64_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
 
 	/* Congestion control and loss recovery (tcp_cc.c, tcp_sack.c). */
@@ -214,8 +210,10 @@ struct tcp_conn {
 				no reordering (Linux: TCPCB_EVER_RETRANS) */
 	uint32_t tlp_high;   /* SND.MAX when the probe went */
 	uint32_t dsack_start, dsack_end;
-	uint64_t rxt_at;     /* ... and when (rxt_mark) */
+	uint32_t rxt_at;     /* ... and when (rxt_mark; tcp_now_us) */
+	uint32_t retransmits; /* segments retransmitted (a counter) */
 	struct tcp_undo *undo; /* with REC_UNDO */
+	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
 	struct tcp_sb *sb;
 	struct tcp_ooo *ooo;
 	uint64_t retrans_bytes;
@@ -235,9 +233,18 @@ struct tcp_conn {
 	/* Per-connection counters. */
 	uint64_t bytes_acked;
 	uint64_t bytes_received;
-	uint32_t retransmits;
 
 	struct core *core;
+};
+
+/* Keep-alive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): few connections use
+ * it, so its state is allocated when the app turns it on
+ * (tundra_conn_set_keepalive) and freed when it turns it off or the
+ * connection enters TIME-WAIT or goes. */
+struct tcp_ka {
+	uint64_t at; /* next probe due (core time); 0: not armed */
+	uint32_t idle_ms, intvl_ms;
+	uint8_t probes, sent;
 };
 
 /* What undoing a reduction needs (RFC 3522, RFC 4015): the window before

@@ -131,7 +131,8 @@ static void enter_time_wait(struct core *core, struct tcp_conn *c)
 {
 	tcp_set_state(c, TCPS_TIME_WAIT);
 	c->rto_at = 0;
-	c->ka_at = 0;
+	free(c->ka); /* no keep-alive in TIME-WAIT */
+	c->ka = NULL;
 	c->flags &= ~TF_KEEPALIVE;
 	c->tw_at = core->now + core->cfg.time_wait_ns;
 	theap_update(core, c);
@@ -274,7 +275,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		return false;
 	}
-	if (!c->rcvbuf.data && bbuf_alloc(&c->rcvbuf, core->rcvbuf_cap)) {
+	if (!c->rcvbuf.mem && bbuf_alloc(&c->rcvbuf, core->rcvbuf_cap)) {
 		core_drop(core, DROP_TCP_NO_MEMORY);
 		seg->flags &= ~TCP_FIN;
 		return false;

@@ -176,7 +176,7 @@ bool tcp_respond_synack(struct core *core, const struct tcp_seg *syn,
 
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 {
-	uint32_t cap = c->rcvbuf.cap ? c->rcvbuf.cap : core->rcvbuf_cap;
+	uint32_t cap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
 	uint32_t right = c->rcv_nxt + (cap - c->rcvbuf.len);
 	uint32_t max = c->flags & TF_WSCALE ? 65535u << c->rcv_wscale : 65535;
 	uint32_t thresh = MIN(cap / 2, core->mss);
@@ -269,7 +269,7 @@ static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
  * so held connections cost their control block only. */
 static void sndbuf_maybe_free(struct tcp_conn *c)
 {
-	if (c->sndbuf.data && !c->sndbuf.len && !c->tx_inflight)
+	if (c->sndbuf.mem && !c->sndbuf.len && !c->tx_inflight)
 		bbuf_free(&c->sndbuf);
 }
 

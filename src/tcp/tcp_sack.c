@@ -284,7 +284,7 @@ static void enter_recovery(struct core *core, struct tcp_conn *c)
 	c->recover = c->snd_max;      /* (4.1) RecoveryPoint = HighData */
 	c->high_rxt = c->snd_una;
 	c->rxt_mark = c->snd_max;
-	c->rxt_at = core->now;
+	c->rxt_at = tcp_now_us(core);
 	c->pass_sacked = 0;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
 	if (c->undo)
@@ -428,6 +428,7 @@ void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 {
 	uint32_t fack, allow;
+	uint64_t since;
 
 	if (!(c->rec & REC_RECOVERY) || !c->sb ||
 	    !seq_lt(c->snd_una, c->high_rxt))
@@ -436,11 +437,13 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 	allow = (c->reordering - 1u) * tcp_smss(c);
 	if (!seq_gt(fack, c->rxt_mark + allow) && c->pass_sacked <= allow)
 		return;
-	if (core->now - c->rxt_at <= tcp_srtt_ns(c) + tcp_srtt_ns(c) / 4) {
+	since = tcp_since_us(core, c->rxt_at);
+	if (since <= tcp_srtt_ns(c) + tcp_srtt_ns(c) / 4) {
 		/* RFC 8985 §6.3: the evidence is in but the window is
 		 * not over; the last SACK may already have come (nothing
 		 * else is in flight), so a timer finishes the check. */
-		c->pto_at = c->rxt_at + tcp_srtt_ns(c) + tcp_srtt_ns(c) / 4 + 1;
+		c->pto_at = core->now - since + tcp_srtt_ns(c) +
+			    tcp_srtt_ns(c) / 4 + 1;
 		c->rec |= REC_REO_TIMER;
 		theap_update(core, c);
 		return;
@@ -450,7 +453,7 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 		c->pto_at = 0;
 		c->high_rxt = c->snd_una;
 		c->rxt_mark = c->snd_max;
-		c->rxt_at = core->now;
+		c->rxt_at = tcp_now_us(core);
 		c->pass_sacked = 0;
 		stat_add(core->stats.lost_retransmits, 1);
 		core_schedule(core, c);

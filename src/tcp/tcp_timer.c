@@ -44,8 +44,10 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
 
 void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
 {
-	c->ka_sent = 0;
-	c->ka_at = core->now + (uint64_t)c->ka_idle_ms * 1000000;
+	if (!c->ka)
+		return;
+	c->ka->sent = 0;
+	c->ka->at = core->now + (uint64_t)c->ka->idle_ms * 1000000;
 	theap_update(core, c);
 }
 
@@ -54,19 +56,21 @@ void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
  * the connection was closed. */
 static bool keepalive_fire(struct core *core, struct tcp_conn *c)
 {
-	c->ka_at = 0;
+	struct tcp_ka *ka = c->ka;
+
+	ka->at = 0;
 	if (!(c->flags & TF_KEEPALIVE) ||
 	    (c->state != TCPS_ESTABLISHED && c->state != TCPS_CLOSE_WAIT))
 		return false;
-	if (c->ka_sent >= c->ka_probes) {
+	if (ka->sent >= ka->probes) {
 		c->flags |= TF_SEND_RST;
 		tcp_output(core, c);
 		core_conn_close(core, c, -ETIMEDOUT);
 		return true;
 	}
-	c->ka_sent++;
+	ka->sent++;
 	c->flags |= TF_PROBE;
-	c->ka_at = core->now + (uint64_t)c->ka_intvl_ms * 1000000;
+	ka->at = core->now + (uint64_t)ka->intvl_ms * 1000000;
 	core_schedule(core, c);
 	return false;
 }
@@ -123,7 +127,7 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 			core_schedule(core, c);
 		}
 	}
-	if (c->ka_at && c->ka_at <= now && keepalive_fire(core, c))
+	if (c->ka && c->ka->at && c->ka->at <= now && keepalive_fire(core, c))
 		return;
 	if (c->pto_at && c->pto_at <= now)
 		tcp_tlp_fire(core, c);

@@ -402,9 +402,9 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	const char *st = tcp_state_name((enum tcp_state)c->state);
 	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
 	bool fin_sent = c->flags & TF_FIN_SENT;
-	uint32_t rcap = c->rcvbuf.cap ? c->rcvbuf.cap : core->rcvbuf_cap;
+	uint32_t rcap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
 	uint64_t at = 0;
-	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, c->ka_at,
+	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, tcp_ka_at(c),
 			       c->pto_at };
 
 	FUZZ_CHECK(c->state >= TCPS_SYN_SENT && c->state < TCPS__COUNT,
@@ -446,14 +446,12 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   data_end);
 
 	/* Buffers. */
-	FUZZ_CHECK(c->sndbuf.len <= c->sndbuf.cap, "sndbuf len > cap");
-	FUZZ_CHECK(c->rcvbuf.len <= c->rcvbuf.cap, "rcvbuf len > cap");
-	FUZZ_CHECK(!c->sndbuf.cap || (c->sndbuf.data &&
-				      c->sndbuf.cap == core->sndbuf_cap),
-		   "sndbuf cap %u", c->sndbuf.cap);
-	FUZZ_CHECK(!c->rcvbuf.cap || (c->rcvbuf.data &&
-				      c->rcvbuf.cap == core->rcvbuf_cap),
-		   "rcvbuf cap %u", c->rcvbuf.cap);
+	FUZZ_CHECK(c->sndbuf.len <= bbuf_cap(&c->sndbuf), "sndbuf len > cap");
+	FUZZ_CHECK(c->rcvbuf.len <= bbuf_cap(&c->rcvbuf), "rcvbuf len > cap");
+	FUZZ_CHECK(!c->sndbuf.mem || bbuf_cap(&c->sndbuf) == core->sndbuf_cap,
+		   "sndbuf cap %u", bbuf_cap(&c->sndbuf));
+	FUZZ_CHECK(!c->rcvbuf.mem || bbuf_cap(&c->rcvbuf) == core->rcvbuf_cap,
+		   "rcvbuf cap %u", bbuf_cap(&c->rcvbuf));
 
 	/* Receive sequence space, once the peer's SYN is known. */
 	if (c->state != TCPS_SYN_SENT) {
@@ -489,7 +487,7 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 
 		FUZZ_CHECK(o->n <= TCP_OOO_MAX, "ooo n %u", o->n);
 		FUZZ_CHECK(o->n || o->has_fin, "empty ooo kept");
-		FUZZ_CHECK(c->rcvbuf.data || !o->n, "ooo without rcvbuf");
+		FUZZ_CHECK(c->rcvbuf.mem || !o->n, "ooo without rcvbuf");
 		for (unsigned i = 0; i < o->n; i++) {
 			FUZZ_CHECK(seq_lt(o->blk[i].start, o->blk[i].end),
 				   "ooo block %u empty", i);
@@ -535,6 +533,9 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	if (c->snd_una != c->snd_max)
 		FUZZ_CHECK(c->rto_at, "%s: %u bytes outstanding, no timer", st,
 			   c->snd_max - c->snd_una);
+	FUZZ_CHECK(!!(c->flags & TF_KEEPALIVE) == !!c->ka,
+		   "%s: TF_KEEPALIVE %d, keep-alive state %p", st,
+		   !!(c->flags & TF_KEEPALIVE), (void *)c->ka);
 	/* The undo state exists exactly while an undo is possible. */
 	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!c->undo,
 		   "%s: REC_UNDO %d, undo state %p", st, !!(c->rec & REC_UNDO),

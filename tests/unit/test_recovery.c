@@ -419,7 +419,7 @@ static struct tcp_conn *cc_conn(unsigned algo, uint32_t cwnd_segs)
 	c->snd_mss = 1000;
 	c->flags = TF_HAVE_RTT;
 	c->srtt_us = 100 * MS / 1000;
-	c->cc.algo = (uint8_t)algo;
+	c->cc_algo = (uint8_t)algo;
 	c->cc.cwnd = cwnd_segs * 1000;
 	c->cc.ssthresh = 0x7fffffff;
 	c->rec = REC_CWND_LIMITED;
@@ -535,11 +535,11 @@ CORE_TEST(set_cc_per_connection)
 
 	peer_connect(&p, 42008, TAPP_PORT, 0x180000, 1460, 7, 65535);
 	cr_assert_eq(H->t.accepted, 1);
-	cr_assert_eq(C(&p)->cc.algo, TCP_CC_CUBIC, "the configured default");
+	cr_assert_eq(C(&p)->cc_algo, TCP_CC_CUBIC, "the configured default");
 	cr_assert_eq(tundra_conn_set_cc(H->t.conn, "bbr"), -ENOENT);
-	cr_assert_eq(C(&p)->cc.algo, TCP_CC_CUBIC);
+	cr_assert_eq(C(&p)->cc_algo, TCP_CC_CUBIC);
 	cr_assert_eq(tundra_conn_set_cc(H->t.conn, "reno"), 0);
-	cr_assert_eq(C(&p)->cc.algo, TCP_CC_RENO);
+	cr_assert_eq(C(&p)->cc_algo, TCP_CC_RENO);
 	struct core_conn_info ci;
 	cr_assert_eq(core_conn_snapshot(H->core, &ci, 1, 0), 1);
 	cr_assert_str_eq(ci.cc, "reno");
