@@ -17,8 +17,6 @@
 /* RFC 6298 §2: SRTT, RTTVAR and RTO from one measurement. */
 void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt)
 {
-	uint64_t rto;
-
 	if (!(c->flags & TF_HAVE_RTT)) {
 		c->flags |= TF_HAVE_RTT;
 		/* (2.2) the first measurement */
@@ -31,9 +29,17 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt)
 		c->rttvar_ns = (3 * c->rttvar_ns + err) / 4;
 		c->srtt_ns = (7 * c->srtt_ns + rtt) / 8;
 	}
-	/* RTO = SRTT + max(G, K*RTTVAR), with the clock granularity G taken
-	 * as 1 ms; then (2.4) the lower and (2.5) the upper bound. */
-	rto = c->srtt_ns + MAX(1000000ull, 4 * c->rttvar_ns);
+	tcp_rto_reset(core, c);
+}
+
+/* RTO = SRTT + max(G, K*RTTVAR), with the clock granularity G taken as
+ * 1 ms; then (2.4) the lower and (2.5) the upper bound. Also what undoes
+ * a timeout's back-off (5.5) once an ACK of new data brings a valid
+ * measurement, even one too coarse to move SRTT (5.7). */
+void tcp_rto_reset(struct core *core, struct tcp_conn *c)
+{
+	uint64_t rto = c->srtt_ns + MAX(1000000ull, 4 * c->rttvar_ns);
+
 	c->rto_ns = MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns);
 }
 
