@@ -1,22 +1,27 @@
 #!/bin/bash
-# loss.sh BUILD_DIR — throughput over a lossy link (`make bench-loss`; also
-# run at the end of `make bench`): tundra against the kernel's own TCP over
-# a veth pair, with the same nftables drop rules on both.
+# loss.sh BUILD_DIR — throughput over a lossy path (`make bench-loss`;
+# also run at the end of `make bench`): tundra against the kernel's own TCP,
+# with the same nftables drop rules on a router between client and server.
 #
-#   kernel:  namespace A (iperf3 -c, 10.9.1.1) --veth-- namespace B
-#            (iperf3 -s, 10.9.1.2); in A, `numgen random` drop rules on
-#            the veth: output hook (A -> B) and input hook (B -> A).
-#   tundra:  namespace T: tundra (10.0.0.2, its iperf3 server) on its TUN
-#            device; the kernel of T (10.0.0.1) runs iperf3 -c; the same
-#            rules on the TUN device: output (kernel -> tundra) and input
-#            (tundra -> kernel).
+#   kernel:  namespace A (iperf3 -c, 10.9.1.2) --veth-- router R --veth--
+#            namespace B (iperf3 -s, 10.9.2.2)
+#   tundra:  namespace C (iperf3 -c, 10.9.3.2) --veth-- router T, which
+#            holds tundra's TUN device (10.0.0.1 there; tundra and its
+#            iperf3 server at 10.0.0.2)
+#
+# The routers drop LOSS % of what they forward, both ways (`numgen random`
+# in the forward hook). The drops must be on the path: a rule in the
+# sending host's own output or egress hook is no loss to its TCP (the drop
+# is reported to the sender, which keeps the segment and sends it again at
+# once), which is what an earlier version of this script did for the
+# client -> server direction.
 #
 # Each case is a fixed-time iperf3 run (IPERF_TIME s, so every run is
 # bounded whatever the loss), RUNS times, both directions (forward: client
 # -> server, i.e. kernel -> tundra; -R: server -> client). Loss rates
 # LOSS_RATES (percent, each way). Then tundra alone (this kernel has no
-# netem, so the veth side cannot be delayed) with --impair delay=D for D in
-# DELAYS, at the same loss rates.
+# netem, so the kernel path cannot be delayed) with --impair delay=D for D
+# in DELAYS, at the same loss rates.
 #
 # Output: a Markdown table on stdout and in $OUT/loss.md (OUT defaults to
 # bench/results/loss-<timestamp>/), raw runs in loss.tsv, logs in logs/.
@@ -46,12 +51,12 @@ TUNDRA_ARGS=${TUNDRA_ARGS:-}
 # The delayed cases need a window for the longer RTT (delay applies both
 # ways): 256 KiB over 20 ms is only ~100 Mbit/s.
 DELAY_ARGS=${DELAY_ARGS:---sndbuf 4194304 --rcvbuf 4194304}
-# The veth's GSO: by default the kernel hands the veth super-packets of up
-# to ~64 KB, and nft drops those whole (a burst of segments per drop); the
-# same holds on tundra's TUN with offloads (GSO reads, TSO writes).
-# VETH_GSO_SEGS=1 makes the kernel build one segment per packet there
-# (per-packet loss, but a much slower kernel path); TUNDRA_ARGS='--offload
-# off' does the same for tundra.
+# GSO: the kernel hands its veth (and tundra's TUN, with offloads)
+# super-packets of up to ~64 KB, forwarded whole, so one drop loses a burst
+# of segments on either path. VETH_GSO_SEGS=1 makes the kernel build one
+# segment per packet on the client and server veths (per-packet loss, but
+# a much slower kernel path); TUNDRA_ARGS='--offload off' does the same for
+# tundra's TUN.
 VETH_GSO_SEGS=${VETH_GSO_SEGS:-}
 TUNDRA_BIN=$BUILD/tundra
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -78,7 +83,9 @@ FAILS=()
 
 NA=tl-ka-$$
 NB=tl-kb-$$
+NR=tl-kr-$$
 NT=tl-t-$$
+NC=tl-c-$$
 KSRV=""
 TABLE=tundra_bench_loss
 
@@ -96,25 +103,12 @@ median() { sort -g | awk '{v[NR] = $1} END {
 	if (NR % 2) print v[(NR + 1) / 2]
 	else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# loss_set NS DEV PCT — drop PCT% of the packets each way on DEV of NS
-# (in 1/10000ths, so 0.1 works); 0: no rules.
+# loss_set NS DEV PCT — the router NS drops PCT% of what it forwards from
+# and to DEV (its client's side), each way (in 1/10000ths, so 0.1 works);
+# 0: no rules.
 loss_set() {
-	local ns=$1 dev=$2 n
-	n=$(awk -v p="$3" 'BEGIN { printf "%d", p * 100 + 0.5 }')
-	ip netns exec "$ns" nft delete table inet "$TABLE" 2>/dev/null
-	((n > 0)) || return 0
-	ip netns exec "$ns" nft -f - <<EOF
-table inet $TABLE {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		oifname "$dev" numgen random mod 10000 < $n drop
-	}
-	chain in {
-		type filter hook input priority 0; policy accept;
-		iifname "$dev" numgen random mod 10000 < $n drop
-	}
-}
-EOF
+	path_loss_set "$1" "$TABLE" "$2" \
+		"$(awk -v p="$3" 'BEGIN { printf "%d", p * 100 + 0.5 }')"
 }
 
 # run SYS CASE LOSS DIR NS HOST — RUNS iperf3 runs, Mbit/s into $RAW.
@@ -150,34 +144,35 @@ med() {
 
 echo "== loss benchmark: iperf3 ${IPERF_TIME}s x $RUNS, loss each way: $LOSS_RATES %; delays: $DELAYS ms; $(nproc) CPUs, kernel $(uname -r)"
 
-# ---- kernel <-> kernel over veth ----------------------------------------
-for n in "$NA" "$NB"; do
+# ---- kernel <-> kernel through a router ----------------------------------
+for n in "$NA" "$NB" "$NR"; do
 	ns_create "$n" || die "cannot create namespace $n"
 done
-ip -n "$NA" link add vl0 mtu "$MTU" type veth peer name vl1 mtu "$MTU" netns "$NB" ||
-	die "cannot create the veth pair"
-ip -n "$NA" addr add 10.9.1.1/24 dev vl0
-ip -n "$NB" addr add 10.9.1.2/24 dev vl1
-ip -n "$NA" link set vl0 up
-if [[ -n $VETH_GSO_SEGS ]]; then
-	ip -n "$NA" link set dev vl0 gso_max_segs "$VETH_GSO_SEGS" || die "gso_max_segs"
-	ip -n "$NB" link set dev vl1 gso_max_segs "$VETH_GSO_SEGS" || die "gso_max_segs"
-fi
-ip -n "$NB" link set vl1 up
+routed_client "$NR" "$NA" 10.9.1 ra || die "cannot link $NA to the router"
+routed_client "$NR" "$NB" 10.9.2 rb || die "cannot link $NB to the router"
+for l in "$NR ra0" "$NR rb0" "$NA ra1" "$NB rb1"; do
+	set -- $l
+	ip -n "$1" link set dev "$2" mtu "$MTU" || die "mtu $MTU on $2"
+	if [[ -n $VETH_GSO_SEGS ]]; then
+		ip -n "$1" link set dev "$2" gso_max_segs "$VETH_GSO_SEGS" ||
+			die "gso_max_segs"
+	fi
+done
 timeout -k 5 3600 ip netns exec "$NB" iperf3 -s -p 5201 \
 	>"$RES/logs/kernel-iperf3-server.log" 2>&1 &
 KSRV=$!
 sleep 0.5
 for loss in $LOSS_RATES; do
-	loss_set "$NA" vl0 "$loss" || die "nft rules failed in $NA"
+	loss_set "$NR" ra0 "$loss" || die "nft rules failed in $NR"
 	for dir in fwd rev; do
-		run kernel plain "$loss" "$dir" "$NA" 10.9.1.2
+		run kernel plain "$loss" "$dir" "$NA" 10.9.2.2
 	done
 done
 kill_wait "$KSRV" 5
 KSRV=""
 ns_delete "$NA"
 ns_delete "$NB"
+ns_delete "$NR"
 
 # ---- tundra ---------------------------------------------------------------
 # tundra_case CASE [TUNDRA OPTIONS...] — a fresh namespace and tundra, every
@@ -197,14 +192,19 @@ tundra_case() {
 		ns_delete "$NT"
 		return
 	fi
+	ns_create "$NC" || die "cannot create namespace $NC"
+	routed_client "$NT" "$NC" 10.9.3 rc || die "cannot link $NC to $NT"
+	ip -n "$NT" link set dev rc0 mtu "$MTU" &&
+		ip -n "$NC" link set dev rc1 mtu "$MTU" || die "mtu $MTU"
 	for loss in $LOSS_RATES; do
-		loss_set "$NT" tl0 "$loss" || die "nft rules failed in $NT"
+		loss_set "$NT" rc0 "$loss" || die "nft rules failed in $NT"
 		for dir in fwd rev; do
-			run tundra "$cas" "$loss" "$dir" "$NT" 10.0.0.2
+			run tundra "$cas" "$loss" "$dir" "$NC" 10.0.0.2
 		done
 	done
 	tundra_stop 100 || tundra_kill
 	TUNDRA_PID=""
+	ns_delete "$NC"
 	ns_delete "$NT"
 }
 tundra_case plain
@@ -217,16 +217,16 @@ done
 {
 	echo "### Throughput under loss (Mbit/s, median of $RUNS x iperf3 ${IPERF_TIME}s)"
 	echo
-	echo "Loss is per direction, nftables \`numgen random\` drops on both sides."
+	echo "Loss is per direction: a router namespace between client and server drops that share of what it forwards (nftables \`numgen random\`, forward hook), both ways."
 	echo "fwd: kernel client -> server (tundra receives); rev: iperf3 -R (tundra sends)."
 	if [[ -n $VETH_GSO_SEGS ]]; then
 		echo "veth gso_max_segs $VETH_GSO_SEGS."
 	else
-		echo "Both paths carry GSO/TSO super-packets (up to ~64 KB: the veth's GSO; tundra's TUN offloads, unless --offload off), so one nft drop loses a burst of segments on either side (VETH_GSO_SEGS=1 with TUNDRA_ARGS='--offload off' makes every drop one packet, slowly)."
+		echo "Both paths carry GSO/TSO super-packets (up to ~64 KB: the veths' GSO; tundra's TUN offloads, unless --offload off), forwarded whole, so one drop loses a burst of segments on either path (VETH_GSO_SEGS=1 with TUNDRA_ARGS='--offload off' makes every drop one packet, slowly)."
 	fi
 	echo "$(nproc) CPUs, kernel $(uname -r), MTU $MTU, tundra --workers $WORKERS --queues $QUEUES $TUNDRA_ARGS, $(date -u '+%Y-%m-%d %H:%M UTC')."
 	echo
-	echo "| loss % | dir | kernel veth | tundra | tundra / kernel |"
+	echo "| loss % | dir | kernel (veth, routed) | tundra | tundra / kernel |"
 	echo "|---:|---|---:|---:|---:|"
 	for loss in $LOSS_RATES; do
 		for dir in fwd rev; do

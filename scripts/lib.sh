@@ -84,6 +84,55 @@ ns_cleanup_all() {
 	return 0
 }
 
+# ---- loss on the path --------------------------------------------------------
+#
+# A drop rule on the host that sends a packet is no loss to that host's TCP:
+# the output and egress hooks report the drop to the sender (NET_XMIT_DROP,
+# -EPERM), which keeps the segment queued and sends it again at once, so a
+# "1 % loss" there costs nothing. Real loss happens on the path: a client
+# namespace behind a router namespace, whose forward hook drops.
+
+# routed_client ROUTER CLIENT NET [IF] — a veth pair from namespace ROUTER
+# (IF0, NET.1/24) to namespace CLIENT (IF1, NET.2/24, default route via
+# NET.1); ROUTER forwards IPv4. NET is three octets, e.g. 10.9.3; IF
+# defaults to rv (another name for a second client of the same router).
+routed_client() {
+	local r=$1 c=$2 net=$3 i=${4:-rv}
+	ip -n "$r" link add "${i}0" type veth peer name "${i}1" netns "$c" &&
+		ip -n "$r" addr add "$net.1/24" dev "${i}0" &&
+		ip -n "$c" addr add "$net.2/24" dev "${i}1" &&
+		ip -n "$r" link set "${i}0" up && ip -n "$c" link set "${i}1" up &&
+		ip -n "$c" route add default via "$net.1" &&
+		ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# path_loss_set NS TABLE DEV N [MOD] — in namespace NS, drop N of every MOD
+# (default 10000) packets it forwards from and to its interface DEV (the
+# client's side: both ways), with nftables `numgen random` in the forward
+# hook (table inet TABLE, a counter per direction); N = 0 removes the rules.
+path_loss_set() {
+	local ns=$1 t=$2 dev=$3 n=$4 mod=${5:-10000}
+	ip netns exec "$ns" nft delete table inet "$t" 2>/dev/null
+	((n > 0)) || return 0
+	ip netns exec "$ns" nft -f - <<EOF
+table inet $t {
+	chain pathloss {
+		type filter hook forward priority 0; policy accept;
+		iifname "$dev" numgen random mod $mod < $n counter drop comment "from"
+		oifname "$dev" numgen random mod $mod < $n counter drop comment "to"
+	}
+}
+EOF
+}
+
+# path_loss_dropped NS TABLE from|to — packets path_loss_set's rules
+# dropped coming from DEV's side, or going to it.
+path_loss_dropped() {
+	ip netns exec "$1" nft list chain inet "$2" pathloss 2>/dev/null |
+		awk -v w="\"$3\"" '$NF == w { for (i = 1; i < NF; i++)
+			if ($i == "packets") { print $(i + 1); exit } }'
+}
+
 # in_ns SECONDS CMD... — run CMD in the namespace $NS under
 # `timeout -k 5 SECONDS`; returns CMD's status (124/137 on timeout).
 in_ns() {

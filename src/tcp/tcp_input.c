@@ -190,18 +190,29 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		if (seq_lt(c->snd_sml, ack))
 			c->snd_sml = ack;
 		tcp_sndbuf_release(core, c);
-		if ((c->flags & TF_TS) && seg->opts.has_ts &&
-		    seg->opts.tsecr) {
-			/* RFC 7323 §4.1: RTTM from the echoed timestamp of
-			 * any ACK that acknowledges new data. */
-			uint32_t ms = tcp_ts_now(core, c) - seg->opts.tsecr;
-			if (ms < 60000)
-				tcp_rtt_sample(core, c, ms * 1000000ull);
+		/* RFC 7323 §4.1: RTTM from the echoed timestamp of any ACK
+		 * that acknowledges new data (which also counts the time the
+		 * peer held the ACK). Our TSval ticks in ms, so 0 or 1 only
+		 * says "under 2 ms": fed to SRTT it would drag a
+		 * sub-millisecond path's estimate to 0 or up to 1 ms, and the
+		 * timers that scale with it (the tail loss probe, the
+		 * reordering window) go wrong. There the timed segment (one
+		 * per RTT, never a resent one: Karn) measures with the
+		 * clock's resolution, and a coarse echo still undoes a
+		 * timeout's back-off (RFC 6298 (5.7)). */
+		uint32_t ms = UINT32_MAX;
+
+		if ((c->flags & TF_TS) && seg->opts.has_ts && seg->opts.tsecr)
+			ms = tcp_ts_now(core, c) - seg->opts.tsecr;
+		if (ms >= 2 && ms < 60000) {
+			tcp_rtt_sample(core, c, ms * 1000000ull);
 			c->flags &= ~TF_RTT_TIMING;
 		} else if ((c->flags & TF_RTT_TIMING) &&
 			   seq_geq(ack, c->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
 			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
+		} else if (ms < 2 && (c->flags & TF_HAVE_RTT)) {
+			tcp_rto_reset(core, c);
 		}
 		if (seq_lt(c->snd_nxt, ack))
 			c->snd_nxt = ack;

@@ -441,6 +441,10 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 	if (n > tcp_smss(c))
 		s.gso_size = (uint16_t)tcp_smss(c); /* TSO */
 	if (seq_lt(seq, c->snd_max)) {
+		/* Karn (RFC 6298 §3): an ACK of a resent timed segment
+		 * cannot tell which copy it answers. */
+		if ((c->flags & TF_RTT_TIMING) && seq_lt(seq, c->rtt_seq))
+			c->flags &= ~TF_RTT_TIMING;
 		stat_add(core->stats.retransmits, 1);
 		c->retransmits++;
 		tcp_recovery_sent(core, c, seq, n + fin);

@@ -611,12 +611,14 @@ uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *next)
 }
 
 /* RFC 8985 §7.2: PTO = 2 SRTT, plus the peer's delayed-ACK time when a
- * single segment is in flight (its ACK may be held), at least 10 ms (as
- * Linux), and no later than the RTO would fire (then the probe goes in
- * its place, as Linux's tcp_schedule_loss_probe does). Not in recovery,
- * not while a probe is outstanding, not before an RTT sample, not after
- * a timeout (RFC 8985 §7.2 conditions). */
-#define TLP_MIN_NS 10000000ull
+ * single segment is in flight (its ACK may be held), else plus 2 ms of
+ * slack for timer and scheduling granularity (Linux's TCP_TIMEOUT_MIN in
+ * tcp_schedule_loss_probe; a fixed 10 ms floor, as older Linux had, idles
+ * a sub-millisecond path for 50 RTTs at every tail loss), and no later
+ * than the RTO would fire (then the probe goes in its place). Not in
+ * recovery, not while a probe is outstanding, not before an RTT sample,
+ * not after a timeout (RFC 8985 §7.2 conditions). */
+#define TLP_SLACK_NS 2000000ull
 #define TLP_DELACK_NS 200000000ull /* WCDelAckT */
 void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 {
@@ -633,7 +635,8 @@ void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 	pto = 2 * tcp_srtt_ns(c);
 	if (c->snd_max - c->snd_una <= tcp_smss(c))
 		pto += TLP_DELACK_NS;
-	pto = MAX(pto, TLP_MIN_NS);
+	else
+		pto += TLP_SLACK_NS;
 	c->pto_at = MIN(core->now + pto, c->rto_at);
 }
 

@@ -20,7 +20,7 @@
 void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
 {
 	uint64_t rtt = MIN((rtt_ns + 999) / 1000, (uint64_t)UINT32_MAX);
-	uint64_t srtt = c->srtt_us, rttvar = c->rttvar_us, rto;
+	uint64_t srtt = c->srtt_us, rttvar = c->rttvar_us;
 
 	if (!(c->flags & TF_HAVE_RTT)) {
 		c->flags |= TF_HAVE_RTT;
@@ -35,9 +35,18 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
 	}
 	c->srtt_us = (uint32_t)srtt;
 	c->rttvar_us = (uint32_t)rttvar;
-	/* RTO = SRTT + max(G, K*RTTVAR), with the clock granularity G taken
-	 * as 1 ms; then (2.4) the lower and (2.5) the upper bound. */
-	rto = (srtt + MAX(1000ull, 4 * rttvar)) * 1000;
+	tcp_rto_reset(core, c);
+}
+
+/* RTO = SRTT + max(G, K*RTTVAR), with the clock granularity G taken as
+ * 1 ms; then (2.4) the lower and (2.5) the upper bound. Also what undoes
+ * a timeout's back-off (5.5) once an ACK of new data brings a valid
+ * measurement, even one too coarse to move SRTT (5.7). */
+void tcp_rto_reset(struct core *core, struct tcp_conn *c)
+{
+	uint64_t rto = ((uint64_t)c->srtt_us + MAX(1000ull, 4ull * c->rttvar_us)) *
+		       1000;
+
 	c->rto_us = tcp_us_of(
 		MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns));
 }

@@ -18,6 +18,8 @@
 
 TestSuite(core);
 
+#define US 1000ull
+
 #define SEGS_MAX 128
 
 /* The data segments tundra sent since the last look, in order. */
@@ -854,4 +856,50 @@ CORE_TEST(lost_retransmission_found_by_later_ones)
 	cr_assert_eq(C(&p)->reordering, TCP_DUPTHRESH);
 	cr_assert_eq(ST()->reorder_seen, 0);
 	cr_assert_eq(ST()->retransmits, 7);
+}
+
+/*
+ * A sub-millisecond path: our TSval ticks in ms, so its echoes (0 ms)
+ * must not drag SRTT to zero; the timed segment measures it. The tail
+ * loss probe then comes after 2 SRTT plus 2 ms of slack (RFC 8985 §7.2),
+ * not after a fixed 10 ms.
+ */
+CORE_TEST(sub_ms_rtt_from_the_clock_and_a_prompt_probe)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[6 * 1448];
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	struct peer p;
+	uint64_t sent;
+
+	fill_random(d, sizeof(d), 16);
+	peer_syn_cfg(&p, 42015, TAPP_PORT, 0x1f0000, &sc);
+	H->now += 300 * US;
+	peer_send(&p, TCP_ACK, NULL, 0);
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, 3 * 1448), 3 * 1448);
+	flush();
+	cr_assert_eq(collect(s), 3);
+	H->now += 300 * US;
+	p.ts_ecr = s[2]->seg.opts.tsval; /* the same ms: an echo of 0 */
+	ack_sack(&p, s[2]->seg.seq + 1448, NULL, 0);
+	cr_assert_geq(tcp_srtt_ns(C(&p)), 250 * US, "SRTT %" PRIu64 " ns",
+		      tcp_srtt_ns(C(&p)));
+	cr_assert_leq(tcp_srtt_ns(C(&p)), 350 * US, "SRTT %" PRIu64 " ns",
+		      tcp_srtt_ns(C(&p)));
+	/* Three more segments, all lost. */
+	cr_assert_eq(tundra_conn_write(H->t.conn, d + 3 * 1448, 3 * 1448),
+		     3 * 1448);
+	flush();
+	cr_assert_eq(collect(t), 3);
+	sent = H->now;
+	for (int i = 0; i < 100 && !ST()->tlp_probes; i++)
+		advance(100 * US);
+	cr_assert_eq(ST()->tlp_probes, 1);
+	cr_assert_leq(H->now - sent, 2 * 350 * US + 2 * MS + 100 * US,
+		      "probe after %" PRIu64 " ns", H->now - sent);
+	cr_assert_geq(H->now - sent, 2 * MS);
+	cr_assert_eq(collect(t), 1);
+	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq + 3 * 1448);
+	cr_assert_eq(ST()->rto_timeouts, 0);
 }
