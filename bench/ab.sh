@@ -13,8 +13,10 @@
 # then the median per side and its ratio to the kernel's median.
 #
 # Knobs: CONFIGS (NAME=tundra options, ';'-separated), RUNS (5), DURATION
-# (2 s), CRR_CONNS (8), TESTS ("rr crr"), WORKERS/QUEUES (nproc), SRC_ADDRS
-# (16), OUT (bench/results/ab-<timestamp>).
+# (2 s), CRR_CONNS (8), TESTS ("rr crr"; also "send" and "recv": BYTES,
+# 512M, to discard / from source), WORKERS/QUEUES (nproc), SRC_ADDRS (16),
+# OUT (bench/results/ab-<timestamp>). The kernel side serves send/recv
+# with loadgen's thread-per-connection discard and source servers.
 #
 # Safety: namespaces are private to this run (names carry $$) and removed
 # on exit; every command runs under `timeout`; processes are stopped by PID.
@@ -32,6 +34,7 @@ RUNS=${RUNS:-5}
 DURATION=${DURATION:-2}
 CRR_CONNS=${CRR_CONNS:-8}
 TESTS=${TESTS:-"rr crr"}
+BYTES=${BYTES:-512M}
 WORKERS=${WORKERS:-$NPROC}
 QUEUES=${QUEUES:-$NPROC}
 SRC_ADDRS=${SRC_ADDRS:-16}
@@ -89,6 +92,11 @@ ip -n "$NB" link set vb1 up
 timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --port 7 \
 	--mode echo --epoll --timeout 3500 >"$RES/logs/kernel-echo.log" 2>&1 &
 PIDS+=($!)
+for m in discard:9 source:19; do
+	timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --port "${m#*:}" \
+		--mode "${m%%:*}" --timeout 3500 >"$RES/logs/kernel-${m%%:*}.log" 2>&1 &
+	PIDS+=($!)
+done
 for ((i = 0; i < 50; i++)); do
 	grep -q '^server: listening' "$RES/logs/kernel-echo.log" && break
 	sleep 0.1
@@ -136,6 +144,11 @@ measure() {	# measure SIDE TEST RUN
 	rr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" rr \
 		--host "${HOST_OF[$side]}" --port 7 --conns 1 --size 1 \
 		--duration "$DURATION" --timeout 45 >"$log" 2>&1 ;;
+	send | recv)
+		# Bulk, one connection: to discard (9) or from source (19).
+		timeout -k 5 120 ip netns exec "${NS_OF[$side]}" "$LOADGEN" "$test" \
+		--host "${HOST_OF[$side]}" --port "$([[ $test == send ]] && echo 9 || echo 19)" \
+		--bytes "$BYTES" --timeout 100 >"$log" 2>&1 ;;
 	crr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" crr \
 		--host "${HOST_OF[$side]}" --port 7 --conns "$CRR_CONNS" \
 		--size 1 --duration "$DURATION" --src "${SRC_OF[$side]}" \
@@ -146,6 +159,8 @@ measure() {	# measure SIDE TEST RUN
 	rr) for k in tps p50_us p99_us; do
 		printf '%s\trr\trr_%s\t%s\t%s\n' "$side" "$k" "$r" "$(kv "$k" <<<"$res")" >>"$RAW"
 	done ;;
+	send | recv)
+		printf '%s\t%s\t%s_gbps\t%s\t%s\n' "$side" "$test" "$test" "$r" "$(kv gbps <<<"$res")" >>"$RAW" ;;
 	crr) for k in cps p50_us p99_us; do
 		printf '%s\tcrr\tcrr_%s\t%s\t%s\n' "$side" "$k" "$r" "$(kv "$k" <<<"$res")" >>"$RAW"
 	done ;;
@@ -173,7 +188,7 @@ median() {	# median SIDE METRIC
 	for s in "${SIDES[@]}"; do printf ' %12s' "$s"; done
 	for s in "${SIDES[@]:1}"; do printf ' %12s' "$s/kern"; done
 	echo
-	for m in rr_tps rr_p50_us rr_p99_us crr_cps crr_p50_us crr_p99_us; do
+	for m in rr_tps rr_p50_us rr_p99_us crr_cps crr_p50_us crr_p99_us send_gbps recv_gbps; do
 		k=$(median kernel "$m")
 		[[ -n $k ]] || continue
 		printf '%-12s' "$m"
