@@ -5,6 +5,7 @@
 # 1 byte echo + close), the same loadgen client as bench/run.sh.
 #
 #   CONFIGS='pipe=--io-mode pipeline;rtc=--io-mode rtc' bash bench/ab.sh build
+#   CONFIGS='main=@/tmp/main/build/tundra;new=' bash bench/ab.sh build
 #
 # Every configuration runs in its own namespace at the same time (an idle
 # tundra sleeps); each run round measures the kernel and every
@@ -110,6 +111,14 @@ n=0
 for c in "${CFG_LIST[@]}"; do
 	name=${c%%=*}
 	args=${c#*=}
+	bin=$TUNDRA_BIN
+	# "NAME=@/path/to/tundra ARGS": another build (e.g. of main).
+	if [[ $args == @* ]]; then
+		bin=${args%% *}
+		bin=${bin#@}
+		[[ $args == *" "* ]] && args=${args#* } || args=""
+		[[ -x $bin ]] || die "config '$name': $bin is not executable"
+	fi
 	[[ $name =~ ^[a-zA-Z0-9_-]+$ && $name != kernel ]] || die "bad config name '$name'"
 	n=$((n + 1))
 	ns=ab-t$n-$$
@@ -117,7 +126,7 @@ for c in "${CFG_LIST[@]}"; do
 	client_ns "$ns"
 	log=$RES/logs/tundra-$name.log
 	# shellcheck disable=SC2086  # args is a list of options
-	timeout -k 5 3600 ip netns exec "$ns" "$TUNDRA_BIN" --dev tun0 \
+	timeout -k 5 3600 ip netns exec "$ns" "$bin" --dev tun0 \
 		--addr 10.0.0.2/24 --peer-addr 10.0.0.1/24 --workers "$WORKERS" \
 		--queues "$QUEUES" $args >"$log" 2>&1 &
 	PIDS+=($!)
@@ -132,7 +141,7 @@ for c in "${CFG_LIST[@]}"; do
 	done
 	SIDES+=("$name")
 	NS_OF[$name]=$ns HOST_OF[$name]=10.0.0.2 SRC_OF[$name]=10.0.0.10+$SRC_ADDRS
-	echo "ab: $name = tundra --workers $WORKERS --queues $QUEUES $args ($(grep -m1 -o 'io_mode [a-z]*' "$log"))"
+	echo "ab: $name = $bin --workers $WORKERS --queues $QUEUES $args ($(grep -m1 -o 'io_mode [a-z]*' "$log"))"
 done
 
 kv() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'; }

@@ -17,6 +17,7 @@
 #   - io_mode rtc with workers != queues is refused at start;
 #   - pipeline with steering (4 workers, 2 queues): 100 echo connections,
 #     other_queue=0 (worker w's flows on queue w mod 2);
+#   - an idle rtc tundra uses no CPU (at most 3 clock ticks in 2 s);
 #   - every run ends with a clean exit (status 0) on SIGTERM, no drops.
 #
 # Output: PASS/FAIL per check, then "N passed, M failed".
@@ -172,12 +173,28 @@ counters() {
 	fi
 }
 
+# idle TAG — an idle tundra uses (almost) no CPU: at most 3 clock ticks
+# (utime + stime, /proc/PID/stat) in 2 s, after a second to settle.
+idle() {
+	local a b
+	sleep 1
+	a=$(awk '{ print $14 + $15 }' /proc/"$TUNDRA_PID"/stat)
+	sleep 2
+	b=$(awk '{ print $14 + $15 }' /proc/"$TUNDRA_PID"/stat)
+	if ((b - a <= 3)); then
+		t_pass "$1: idle, $((b - a)) CPU ticks in 2 s"
+	else
+		t_fail "$1: idle" "$((b - a)) CPU ticks in 2 s (at most 3 expected)"
+	fi
+}
+
 # ---- rtc, steering -------------------------------------------------------
 if start rtc --workers 2 --queues 2 --io-mode rtc; then
 	logged rtc "io_mode rtc"
 	logged rtc "steering: eBPF"
 	threads rtc "tundra-w0 tundra-w1 "
 	traffic rtc 256M
+	idle rtc
 	stop rtc
 	counters rtc zero
 fi
