@@ -230,6 +230,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 		s->rx[RXF_pkts] += stat_read(r->rx.pkts);
 		s->rx[RXF_bytes] += stat_read(r->rx.bytes);
 		s->rx[RXF_ring_waits] += stat_read(r->rx.ring_waits);
+		s->rx[RXF_no_buf] += stat_read(r->rx.no_buf);
 		s->rx[RXF_read_errors] += stat_read(r->rx.read_errors);
 		s->rx[RXF_wakeups] += stat_read(r->rx.batches);
 		s->rx[RXF_gso_pkts] += stat_read(r->rx.gso_pkts);

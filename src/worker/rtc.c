@@ -214,6 +214,15 @@ static bool rtc_dispatch(struct tundra *t, struct worker *w, uint64_t now)
 	}
 	if (k->has_hash)
 		stat_add(r->rx.other_queue, 1);
+	if (unlikely(k->len > r->pool.buf_size && !r->bigpool.total)) {
+		/* Longer than the MTU without offloads: no buffer could ever
+		 * take it, so holding it would stop this queue for good. */
+		stat_add(r->rx.no_buf, 1);
+		LOG_WARN_RL("rx: %u-byte datagram for worker %u fits no "
+			    "buffer, dropped",
+			    k->len, to);
+		return true;
+	}
 	if (rtc_pass(t, w, to))
 		return true;
 	r->held = true;
