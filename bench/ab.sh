@@ -80,7 +80,7 @@ client_ns() {	# client_ns NS: the client sysctls of bench/run.sh
 
 SIDES=(kernel)
 declare -A NS_OF HOST_OF SRC_OF TW_OF
-ns_create "$NA" && ns_create "$NB" || die "cannot create namespaces"
+{ ns_create "$NA" && ns_create "$NB"; } || die "cannot create namespaces"
 client_ns "$NA"
 ip -n "$NA" link add vb0 type veth peer name vb1 netns "$NB" || die "veth"
 ip -n "$NA" addr add 10.9.0.1/24 dev vb0
