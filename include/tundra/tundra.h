@@ -37,6 +37,14 @@ struct tundra_config {
 		TUNDRA_OFFLOAD_ON,
 		TUNDRA_OFFLOAD_OFF,
 	} offload;
+	/* eBPF queue steering (TUNSETSTEERINGEBPF): the kernel puts each
+	 * datagram on the queue of the worker that owns its flow. AUTO: with
+	 * more than one queue, when the kernel accepts the program (else a
+	 * log line, and the kernel's own flow table decides). */
+	enum tundra_steering {
+		TUNDRA_STEERING_AUTO = 0,
+		TUNDRA_STEERING_OFF,
+	} steering;
 	uint32_t sndbuf;        /* per-connection buffer sizes (bytes) */
 	uint32_t rcvbuf;
 	uint64_t time_wait_ms;  /* 2*MSL */
@@ -69,6 +77,14 @@ struct tundra_config {
 		TUNDRA_POLL_BUSY,         /* never sleep (pinned benchmarks) */
 		TUNDRA_POLL_BLOCKING,     /* sleep as soon as idle */
 	} poll_mode;
+	/* How datagrams travel between the TUN queues and the workers. */
+	enum tundra_io_mode {
+		TUNDRA_IO_AUTO = 0, /* rtc when it can run, else pipeline */
+		TUNDRA_IO_PIPELINE, /* RX thread -> workers -> TX thread */
+		TUNDRA_IO_RTC,	    /* run to completion: worker i reads and
+					 writes TUN queue i (workers ==
+					 queues, no impair) */
+	} io_mode;
 	int cpu_rx, cpu_tx;     /* CPU to pin to; -1: not pinned */
 	const int *cpu_workers; /* cpu_workers[i] for worker i, or NULL */
 

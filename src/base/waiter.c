@@ -37,10 +37,17 @@ void waiter_kick(struct waiter *w)
 
 void waiter_sleep(struct waiter *w, int timeout_ms)
 {
-	struct pollfd p = { .fd = w->efd, .events = POLLIN };
+	waiter_sleep_fd(w, -1, timeout_ms);
+}
+
+void waiter_sleep_fd(struct waiter *w, int fd, int timeout_ms)
+{
+	/* poll() skips an entry whose fd is negative. */
+	struct pollfd p[2] = { { .fd = w->efd, .events = POLLIN },
+			       { .fd = fd, .events = POLLIN } };
 	uint64_t v;
 
-	if (poll(&p, 1, timeout_ms) > 0)
+	if (poll(p, 2, timeout_ms) > 0 && (p[0].revents & POLLIN))
 		(void)!read(w->efd, &v, sizeof(v));
 	atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
 }

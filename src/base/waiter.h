@@ -51,5 +51,8 @@ static inline void waiter_cancel(struct waiter *w)
 
 /* Block until woken or timeout_ms passes (-1: no timeout). */
 void waiter_sleep(struct waiter *w, int timeout_ms);
+/* The same, and also until fd (-1: none) is readable: for a consumer whose
+ * work also comes from a device (io_mode rtc: a worker's TUN queue). */
+void waiter_sleep_fd(struct waiter *w, int fd, int timeout_ms);
 
 #endif

@@ -17,6 +17,8 @@
 
 static const char *const poll_modes[] = { "adaptive", "busy", "blocking",
 					  NULL };
+static const char *const io_modes[] = { "auto", "pipeline", "rtc", NULL };
+static const char *const steering_modes[] = { "auto", "off", NULL };
 static const char *const offload_modes[] = { "auto", "on", "off", NULL };
 static const char *const cc_algos[] = { "cubic", "reno", NULL };
 static const char *const off_on[] = { "off", "on", NULL };
@@ -56,6 +58,11 @@ const struct config_knob config_knobs[] = {
 	  "TUN offloads (IFF_VNET_HDR: 64 KB GSO reads, TSO writes): auto uses them if the kernel accepts, else plain; on fails without them",
 	  C(offload) },
 
+	{ "device", "steering", "steering", "MODE", KT_ENUM, 0, 1,
+	  steering_modes, "auto",
+	  "eBPF queue steering: the kernel puts each flow on its worker's queue by tundra's own hash (auto: with queues > 1, if the kernel accepts the program); off: the kernel's flow table decides",
+	  C(steering) },
+
 	{ "threads", "workers", "workers", "W", KT_COUNT, 1, 256, NULL, "auto",
 	  "worker threads (auto: number of CPUs)", C(workers) },
 	{ "threads", "ring_size", "ring-size", "N", KT_UINT, 64, 1u << 20, NULL,
@@ -65,7 +72,12 @@ const struct config_knob config_knobs[] = {
 	  "idle threads: adaptive spins `spin` polls then sleeps; busy never sleeps (workers, TX, RX); blocking sleeps at once (spin 0)",
 	  C(poll_mode) },
 	{ "threads", "spin", "spin", "N", KT_UINT, 0, 1u << 24, NULL, "64",
-	  "idle polls before a thread sleeps (poll_mode adaptive)", C(spin) },
+	  "idle polls before a thread sleeps (poll_mode adaptive; io_mode pipeline: an rtc worker sleeps in poll() at once)",
+	  C(spin) },
+	{ "threads", "io_mode", "io-mode", "MODE", KT_ENUM, 0, 2, io_modes,
+	  "auto",
+	  "rtc: worker i reads and writes TUN queue i itself, no RX/TX threads (needs workers = queues, no impair); pipeline: RX thread -> workers -> TX thread; auto: rtc when it can run",
+	  C(io_mode) },
 	{ "threads", "cpu_rx", "cpu-rx", "CPU", KT_CPU, 0, CPU_SETSIZE - 1,
 	  NULL, "none", "pin the RX thread to this CPU (none: not pinned)",
 	  C(cpu_rx) },

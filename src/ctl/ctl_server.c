@@ -221,6 +221,27 @@ static int snap_take(struct tundra *t, struct snap *s)
 	s->tx[TXF_wakeups] = wakeups_of(&t->tx_wake);
 	impair_snap(t->imp_tx, &s->tx[TXF_impair_dropped]);
 	s->tx[TXF_tso_segs] = stat_read(t->tx.tso_segs);
+	/* io_mode rtc: every worker reads and writes its own queue. */
+	for (unsigned i = 0; i < t->nworkers; i++) {
+		const struct worker_rtc *r = t->workers[i].rtc;
+
+		if (!r)
+			continue;
+		s->rx[RXF_pkts] += stat_read(r->rx.pkts);
+		s->rx[RXF_bytes] += stat_read(r->rx.bytes);
+		s->rx[RXF_ring_waits] += stat_read(r->rx.ring_waits);
+		s->rx[RXF_no_buf] += stat_read(r->rx.no_buf);
+		s->rx[RXF_read_errors] += stat_read(r->rx.read_errors);
+		s->rx[RXF_wakeups] += stat_read(r->rx.batches);
+		s->rx[RXF_gso_pkts] += stat_read(r->rx.gso_pkts);
+		s->rx[RXF_other_queue] += stat_read(r->rx.other_queue);
+		s->tx[TXF_pkts] += stat_read(r->tx.pkts);
+		s->tx[TXF_bytes] += stat_read(r->tx.bytes);
+		s->tx[TXF_batches] += stat_read(r->tx.batches);
+		s->tx[TXF_errors] += stat_read(r->tx.errors);
+		s->tx[TXF_eagain] += stat_read(r->tx.eagain);
+		s->tx[TXF_tso_segs] += stat_read(r->tx.tso_segs);
+	}
 	s->drops[DROP_RX_RING_FULL] += s->rx[RXF_ring_full];
 	s->drops[DROP_RX_NO_BUF] += s->rx[RXF_no_buf];
 	return 0;

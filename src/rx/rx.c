@@ -34,7 +34,7 @@
  * garbage) by its addresses, so it is spread too. The worker checks it.
  * A TCP hash is kept in the packet so the core need not compute it
  * again. */
-static unsigned classify(struct tundra *t, struct pkt *k)
+unsigned rx_classify(struct tundra *t, struct pkt *k)
 {
 	const uint8_t *p = k->data;
 	uint32_t len = k->len;
@@ -120,8 +120,8 @@ static struct pkt *rx_buf_wait(struct tundra *t)
  * k. Returns what read() returns, the header not counted (a read too
  * short to hold the header is a read error, -1 with errno EINVAL).
  */
-static ssize_t rx_read_vnet(int fd, struct pkt *k, uint32_t size,
-			    struct virtio_net_hdr *vh)
+ssize_t rx_read_vnet(int fd, struct pkt *k, uint32_t size,
+		     struct virtio_net_hdr *vh)
 {
 	struct iovec iov[2] = {
 		{ .iov_base = vh, .iov_len = sizeof(*vh) },
@@ -309,7 +309,7 @@ static void rx_impair_release(struct tundra *t)
 				k->in_flags = (uint8_t)(it.aux >> 8);
 				if (t->cap)
 					capture_packet(t->cap, k->data, k->len);
-				w = classify(t, k);
+				w = rx_classify(t, k);
 				batch[w][count[w]++] = k;
 				got++;
 			}
@@ -393,7 +393,7 @@ static unsigned rx_queue(struct tundra *t, unsigned q, bool *again)
 			continue;
 		if (t->cap)
 			capture_packet(t->cap, k->data, k->len);
-		w = classify(t, k);
+		w = rx_classify(t, k);
 		/* TX writes worker w's flows on queue w mod Q, and the kernel
 		 * sends a flow on the queue it was last written on: a TCP
 		 * datagram on another queue is one the kernel has not (yet)

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "capture/pcap.h"
 #include "stack/stack.h"
+#include "tun/steer.h"
 
 /* The big receive buffers' budget (offloads; see tundra_create). */
 #define RX_BIG_POOL_BYTES (8u << 20)
@@ -63,6 +64,7 @@ void tundra_config_defaults(struct tundra_config *cfg)
 	cfg->challenge_ack_limit = 1000; /* Linux's 2016-2022 default */
 	cfg->reass_mem = 64ull << 20;
 	cfg->poll_mode = TUNDRA_POLL_ADAPTIVE;
+	cfg->io_mode = TUNDRA_IO_AUTO;
 	cfg->cpu_rx = cfg->cpu_tx = -1;
 	cfg->log_level = 2;
 	cfg->stop_grace_ms = 2000;
@@ -114,6 +116,7 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	};
 	struct tundra *t;
 	uint32_t bufsize;
+	bool rtc_ok;
 	int rc;
 
 	*out = NULL;
@@ -154,6 +157,25 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		LOG_WARN("offload = auto: the kernel refused offloads (%s); "
 			 "reading and writing one MTU-sized packet at a time",
 			 t->dev.offload_why);
+	if (t->dev.nqueues > 1 && cfg->steering == TUNDRA_STEERING_AUTO) {
+		char why[512];
+		int fd = tun_steer_load(t->flow_key, cfg->workers, why,
+					sizeof(why)),
+		    arc = 0;
+
+		if (fd >= 0) {
+			arc = tun_steer_attach(&t->dev, fd, why, sizeof(why));
+			close(fd);
+		}
+		if (fd < 0 || arc)
+			LOG_WARN("steering = auto: %s; the kernel's flow table "
+				 "places the flows",
+				 why);
+		else
+			LOG_INFO("steering: eBPF, each flow on its worker's "
+				 "queue");
+		t->steered = fd >= 0 && !arc;
+	}
 	if (cfg->pcap_path && cfg->pcap_path[0]) {
 		t->cap = capture_open(cfg->pcap_path, err, errlen);
 		if (!t->cap) {
@@ -163,6 +185,23 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		LOG_INFO("capturing to %s (pcap, both directions)",
 			 cfg->pcap_path);
 	}
+	/* io_mode: rtc needs a queue per worker, and --impair lives in the
+	 * RX and TX threads. */
+	rtc_ok = t->dev.nqueues == cfg->workers &&
+		 !(cfg->impair && cfg->impair[0]);
+	if (cfg->io_mode == TUNDRA_IO_RTC && !rtc_ok) {
+		snprintf(
+			err, errlen,
+			"io_mode rtc needs as many queues as workers (%u and %u) and no impair",
+			t->dev.nqueues, cfg->workers);
+		rc = -EINVAL;
+		goto fail;
+	}
+	t->rtc = cfg->io_mode == TUNDRA_IO_RTC ||
+		 (cfg->io_mode == TUNDRA_IO_AUTO && rtc_ok);
+	LOG_INFO("io_mode %s",
+		 t->rtc ? "rtc: each worker reads and writes its own queue" :
+			  "pipeline: RX thread, workers, TX thread");
 	rc = -ENOMEM;
 	snprintf(err, errlen, "out of memory setting up %u workers",
 		 cfg->workers);
@@ -170,9 +209,11 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	if (!t->listeners)
 		goto fail;
 	/* Receive buffers: enough to fill every worker ring, plus the
-	 * bursts in flight. Sized to the MTU, cache-line rounded. */
+	 * bursts in flight. Sized to the MTU, cache-line rounded. (In rtc
+	 * mode each worker has pools of its own: worker_rtc_init.) */
 	bufsize = (cfg->mtu + 63) & ~63u;
-	if (pkt_pool_init(&t->pool, cfg->workers * cfg->ring_size + BURST * 4,
+	if (!t->rtc &&
+	    pkt_pool_init(&t->pool, cfg->workers * cfg->ring_size + BURST * 4,
 			  bufsize))
 		goto fail;
 	/*
@@ -186,7 +227,7 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 	 * RX waits for them (the kernel's queue holds the packets) and only
 	 * then drops (no_buf).
 	 */
-	if (t->dev.vnet_hdr &&
+	if (!t->rtc && t->dev.vnet_hdr &&
 	    pkt_pool_init(&t->bigpool,
 			  MIN(RX_BIG_POOL_BYTES / (PKT_BIG_SIZE + 64),
 			      t->pool.total),
@@ -207,6 +248,10 @@ int tundra_create(struct tundra **out, const struct tundra_config *cfg,
 		t->workers[i].wake.efd = -1;
 	for (unsigned i = 0; i < cfg->workers; i++) {
 		if (worker_init(t, &t->workers[i], i))
+			goto fail;
+	}
+	for (unsigned i = 0; t->rtc && i < cfg->workers; i++) {
+		if (worker_rtc_init(t, &t->workers[i]))
 			goto fail;
 	}
 	err[0] = 0;
@@ -232,7 +277,10 @@ int tundra_start(struct tundra *t)
 	 * thread's business (sigwait in main). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (pthread_create(&t->tx_thread, NULL, tx_main, t) == 0) {
+	/* rtc: the workers do the I/O, no RX or TX thread. */
+	if (t->rtc) {
+		/* nothing */
+	} else if (pthread_create(&t->tx_thread, NULL, tx_main, t) == 0) {
 		t->tx_started = true;
 		pthread_setname_np(t->tx_thread, "tundra-tx");
 		rc = pin_thread(t->tx_thread, t->cfg.cpu_tx);
@@ -243,7 +291,8 @@ int tundra_start(struct tundra *t)
 		struct worker *w = &t->workers[i];
 		char name[32];
 
-		if (pthread_create(&w->thread, NULL, worker_main, w)) {
+		if (pthread_create(&w->thread, NULL,
+				   t->rtc ? worker_rtc_main : worker_main, w)) {
 			rc = -EAGAIN;
 			break;
 		}
@@ -254,11 +303,13 @@ int tundra_start(struct tundra *t)
 		if (t->cfg.cpu_workers)
 			rc = pin_thread(w->thread, t->cfg.cpu_workers[i]);
 	}
-	if (!rc && pthread_create(&t->rx_thread, NULL, rx_main, t) == 0) {
+	if (rc || t->rtc) {
+		/* no RX thread */
+	} else if (pthread_create(&t->rx_thread, NULL, rx_main, t) == 0) {
 		t->rx_started = true;
 		pthread_setname_np(t->rx_thread, "tundra-rx");
 		rc = pin_thread(t->rx_thread, t->cfg.cpu_rx);
-	} else if (!rc) {
+	} else {
 		rc = -EAGAIN;
 	}
 	if (!rc) {
@@ -273,7 +324,11 @@ int tundra_start(struct tundra *t)
 		LOG_ERROR("cannot start threads: %s", strerror(-rc));
 		tundra_stop(t);
 	} else {
-		LOG_INFO("threads started: rx, %u worker(s), tx", t->nworkers);
+		LOG_INFO(
+			t->rtc ?
+				"threads started: %u worker(s), each on its own queue" :
+				"threads started: rx, %u worker(s), tx",
+			t->nworkers);
 	}
 	return rc;
 }
@@ -281,6 +336,10 @@ int tundra_start(struct tundra *t)
 void tundra_stop(struct tundra *t)
 {
 	uint64_t one = 1;
+	bool running = t->rx_started || t->tx_started;
+
+	for (unsigned i = 0; i < t->nworkers; i++)
+		running |= t->workers[i].started;
 
 	/* The control thread first: it may be waiting on the workers. */
 	ctl_server_stop(t->ctl);
@@ -308,8 +367,9 @@ void tundra_stop(struct tundra *t)
 		(void)!write(t->tx_wake.efd, &one, sizeof(one));
 		pthread_join(t->tx_thread, NULL);
 		t->tx_started = false;
-		LOG_INFO("threads stopped");
 	}
+	if (running)
+		LOG_INFO("threads stopped");
 	/* Everything TX wrote is recorded: make it reach the file. */
 	capture_flush(t->cap);
 }
@@ -319,6 +379,8 @@ void tundra_destroy(struct tundra *t)
 	if (!t)
 		return;
 	tundra_stop(t);
+	for (unsigned i = 0; i < t->nworkers; i++)
+		worker_rtc_fini(t, &t->workers[i]);
 	for (unsigned i = 0; i < t->nworkers; i++)
 		worker_fini(&t->workers[i]);
 	sock_stack_destroy(t);

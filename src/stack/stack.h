@@ -8,6 +8,13 @@
  * Every ring is single-producer/single-consumer. Buffers go back to the
  * thread that owns them: packet buffers to RX (free_ring), transmit
  * descriptors to their worker (done_ring).
+ *
+ * io_mode rtc (src/worker/rtc.c) has no RX or TX thread: worker i reads
+ * and writes TUN queue i itself, and passes a datagram that belongs to
+ * worker j over fwd[j] (its buffer comes back on j's ret ring):
+ *
+ *   TUN queue i <--> worker i --fwd[j]--> worker j <--> TUN queue j
+ *                             <--ret[i]--
  */
 #ifndef TUNDRA_STACK_STACK_H
 #define TUNDRA_STACK_STACK_H
@@ -15,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <urcu/wfcqueue.h>
 
 #include "base/waiter.h"
@@ -57,6 +65,8 @@ struct worker {
 
 	uint64_t batches;    /* loop turns that found work */
 	uint64_t rx_ring_hwm; /* deepest RX ring seen */
+
+	struct worker_rtc *rtc; /* io_mode rtc only, else NULL */
 };
 
 struct rx_stats {
@@ -73,6 +83,23 @@ struct tx_stats {
 	uint64_t tso_segs;   /* TSO super-segments written (offloads) */
 };
 
+/* A worker's own I/O in io_mode rtc (src/worker/rtc.c). */
+struct worker_rtc {
+	int fd;		 /* TUN queue id: read and written here only */
+	struct pkt *buf; /* what each read fills (PKT_BIG_SIZE bytes) */
+	/* buf holds a datagram for worker held_for that found no pool
+	 * buffer or ring slot: nothing more is read until it goes. */
+	bool held;
+	unsigned held_for;
+	_Atomic bool starved;	       /* held: whoever frees room wakes us */
+	struct pkt_pool pool, bigpool; /* copies passed to other workers */
+	struct ring **fwd;  /* fwd[j]: datagrams for worker j (j consumes) */
+	struct ring **ret;  /* ret[j]: our buffers back from worker j */
+	bool *kick;	    /* kick[j]: wake worker j at the end of a read */
+	struct rx_stats rx; /* this worker's share of the rx and tx */
+	struct tx_stats tx; /*   counters (summed by ctl) */
+};
+
 struct tundra {
 	struct tundra_config cfg;
 	struct tun_dev dev;
@@ -81,6 +108,8 @@ struct tundra {
 
 	struct worker *workers;
 	unsigned nworkers;
+	bool rtc;     /* io_mode resolved: rtc (no RX/TX threads) */
+	bool steered; /* the eBPF steering program is attached */
 
 	/* RX thread */
 	pthread_t rx_thread;
@@ -123,6 +152,15 @@ uint64_t clock_now_ns(void);
 int worker_init(struct tundra *t, struct worker *w, unsigned id);
 void worker_fini(struct worker *w);
 void *worker_main(void *arg);
+/* Run the calls posted to w (tundra_worker_call); how many ran. */
+uint32_t worker_run_calls(struct worker *w);
+bool worker_calls_pending(struct worker *w);
+
+/* rtc.c (io_mode rtc): set up and free w->rtc, once every worker's core
+ * exists; the loop that replaces worker_main. */
+int worker_rtc_init(struct tundra *t, struct worker *w);
+void worker_rtc_fini(struct tundra *t, struct worker *w);
+void *worker_rtc_main(void *arg);
 
 /* api/socket.c: tundra_stop() (after the workers are joined) wakes every
  * app thread blocked on a socket; tundra_destroy() (after the cores are
@@ -133,6 +171,17 @@ void sock_stack_destroy(struct tundra *t);
 /* rx.c, tx.c */
 void *rx_main(void *arg);
 void *tx_main(void *arg);
+/* The worker that owns datagram k (its flow_hash kept in k when TCP). */
+unsigned rx_classify(struct tundra *t, struct pkt *k);
+/* One read with offloads: the virtio_net_hdr into vh, the datagram into
+ * k (at most size bytes). What read() returns, less the header. */
+struct virtio_net_hdr;
+ssize_t rx_read_vnet(int fd, struct pkt *k, uint32_t size,
+		     struct virtio_net_hdr *vh);
+/* Write o on fd (with its virtio_net_hdr when offloads are on), counted in
+ * st; retried on EAGAIN for a bounded time, then dropped (counted). */
+void tx_write(struct tundra *t, struct tx_stats *st, int fd,
+	      struct core_out *o);
 
 /* link_impair.c: cfg.impair parsed into t->imp_rx / t->imp_tx (0, or
  * -EINVAL / -ENOMEM with err); and their release once the threads are

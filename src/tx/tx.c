@@ -23,7 +23,7 @@
 #include "stack/stack.h"
 #include "tun/vnet.h"
 
-static void tx_write(struct tundra *t, int fd, struct core_out *o)
+void tx_write(struct tundra *t, struct tx_stats *st, int fd, struct core_out *o)
 {
 	/* With offloads every write starts with a virtio_net_hdr (all zero
 	 * for a finished datagram); the core's pieces follow. */
@@ -53,10 +53,10 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 		ssize_t n = writev(fd, v, niov);
 
 		if (n >= 0) {
-			stat_add(t->tx.pkts, 1);
-			stat_add(t->tx.bytes, (uint64_t)n - extra);
+			stat_add(st->pkts, 1);
+			stat_add(st->bytes, (uint64_t)n - extra);
 			if (o->gso_size)
-				stat_add(t->tx.tso_segs, 1);
+				stat_add(st->tso_segs, 1);
 			return;
 		}
 		if (errno == EINTR)
@@ -64,18 +64,18 @@ static void tx_write(struct tundra *t, int fd, struct core_out *o)
 		if (errno != EAGAIN) {
 			/* EIO: device down; EINVAL: a bad packet. Counted,
 			 * and the TCP above retransmits. */
-			stat_add(t->tx.errors, 1);
+			stat_add(st->errors, 1);
 			LOG_WARN_RL("tx: write of %u bytes to %s: %m", o->len,
 				    t->cfg.dev);
 			return;
 		}
 		/* Back-pressure from the device: wait for room rather than
 		 * drop (bounded). */
-		stat_add(t->tx.eagain, 1);
+		stat_add(st->eagain, 1);
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		poll(&p, 1, 10);
 	}
-	stat_add(t->tx.errors, 1);
+	stat_add(st->errors, 1);
 	LOG_WARN_RL("tx: device %s full for 1 s, dropped a %u-byte datagram",
 		    t->cfg.dev, o->len);
 }
@@ -118,7 +118,7 @@ static unsigned tx_impair_release(struct tundra *t, uint64_t now, bool write)
 		struct worker *w = &t->workers[it.aux];
 
 		for (unsigned c = 0; write && c < it.copies; c++)
-			tx_write(t, t->dev.fds[it.aux % t->dev.nqueues],
+			tx_write(t, &t->tx, t->dev.fds[it.aux % t->dev.nqueues],
 				 it.obj);
 		tx_done(w, it.obj);
 		n++;
@@ -151,7 +151,7 @@ static unsigned tx_drain(struct tundra *t)
 			    (copies = tx_impair(t, i, objs[k], now)) < 0)
 				continue; /* held */
 			while (copies--)
-				tx_write(t, fd, objs[k]);
+				tx_write(t, &t->tx, fd, objs[k]);
 			objs[done++] = objs[k];
 		}
 		/* Cannot fail: sized for every descriptor of the worker. */

@@ -97,8 +97,7 @@ unsigned tundra_workers(const struct tundra *t)
 	return t->nworkers;
 }
 
-/* Run the calls posted to w; returns how many ran. */
-static uint32_t run_calls(struct worker *w)
+uint32_t worker_run_calls(struct worker *w)
 {
 	struct cds_wfcq_node *node;
 	uint32_t n = 0;
@@ -118,7 +117,7 @@ static uint32_t run_calls(struct worker *w)
 	return n;
 }
 
-static bool calls_pending(struct worker *w)
+bool worker_calls_pending(struct worker *w)
 {
 	return !cds_wfcq_empty(&w->calls_head, &w->calls_tail);
 }
@@ -197,7 +196,7 @@ void worker_fini(struct worker *w)
 	/* Calls posted after the worker stopped: run here, on the control
 	 * thread, with the threads gone, so their arguments are freed. */
 	if (w->core)
-		run_calls(w);
+		worker_run_calls(w);
 	/* Descriptors TX handed back after we stopped. */
 	if (w->done_ring && w->core)
 		while ((n = ring_dequeue_burst(w->done_ring, objs, BURST)))
@@ -270,8 +269,8 @@ void *worker_main(void *arg)
 		rcu_read_lock();
 		got = rx_burst(w, now);
 		done = reap_done(w);
-		if (calls_pending(w))
-			got += run_calls(w);
+		if (worker_calls_pending(w))
+			got += worker_run_calls(w);
 		if (now >= core_next_deadline(w->core))
 			core_timers(w->core, now);
 		else if (got || core_pending(w->core))
@@ -290,16 +289,16 @@ void *worker_main(void *arg)
 			 * section); the next turn handles what shows up,
 			 * or, with the spin spent, goes to sleep (never,
 			 * in poll_mode busy: it spins on). */
-			while (idle++ < t->cfg.spin &&
-			       ring_empty(w->rx_ring) &&
-			       ring_empty(w->done_ring) && !calls_pending(w))
+			while (idle++ < t->cfg.spin && ring_empty(w->rx_ring) &&
+			       ring_empty(w->done_ring) &&
+			       !worker_calls_pending(w))
 				caa_cpu_relax();
 			continue;
 		}
 		/* Sleep, unless work arrived since we last looked. */
 		waiter_prepare(&w->wake);
 		if (!ring_empty(w->rx_ring) || !ring_empty(w->done_ring) ||
-		    calls_pending(w) || atomic_load(&t->stop_workers)) {
+		    worker_calls_pending(w) || atomic_load(&t->stop_workers)) {
 			waiter_cancel(&w->wake);
 			continue;
 		}

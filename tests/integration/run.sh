@@ -251,6 +251,7 @@ sibling test_capture.sh 120    # pcap capture, logging, graceful stop
 sibling test_config.sh 200     # configuration file, flags, poll modes
 sibling test_ctl.sh 150        # live stats over the control socket
 sibling test_offload.sh 150    # offload = off / on: bulk transfers, counters
+sibling test_rtc.sh 200        # io_mode rtc, eBPF steering: transfers, counters
 sibling test_defend.sh 120     # SYN cookies and max_conns vs Linux
 sibling test_attack.sh 180     # SYN flood, RFC 5961, nmap, malformed packets
 # Bulk transfers over nftables loss (on the path) and --impair delay. 256

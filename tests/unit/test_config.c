@@ -71,10 +71,12 @@ Test(config, every_key_applied)
 		"queues = 3\n"
 		"txqueuelen = 777\n"
 		"offload = off\n"
+		"steering = off\n"
 		"[threads]\n"
 		"workers = 5\n"
 		"ring_size = 4096\n"
 		"poll_mode = busy\n"
+		"io_mode = pipeline\n"
 		"spin = 7\n"
 		"cpu_rx = 1\n"
 		"cpu_tx = 0\n"
@@ -125,6 +127,8 @@ Test(config, every_key_applied)
 	cr_assert_eq(c.cfg.workers, 5);
 	cr_assert_eq(c.cfg.ring_size, 4096);
 	cr_assert_eq(c.cfg.poll_mode, TUNDRA_POLL_BUSY);
+	cr_assert_eq(c.cfg.io_mode, TUNDRA_IO_PIPELINE);
+	cr_assert_eq(c.cfg.steering, TUNDRA_STEERING_OFF);
 	cr_assert_eq(c.cfg.spin, 7);
 	cr_assert_eq(c.cfg.cpu_rx, 1);
 	cr_assert_eq(c.cfg.cpu_tx, 0);
@@ -164,7 +168,7 @@ Test(config, every_key_applied)
  * added there too. */
 Test(config, table_size)
 {
-	cr_assert_eq(config_nknobs, 37);
+	cr_assert_eq(config_nknobs, 39);
 }
 
 Test(config, other_values)
