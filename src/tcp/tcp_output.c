@@ -457,7 +457,9 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 		c->rtt_ts = tcp_now_us(core);
 	}
 	if (n)
-		c->last_tx_ms = tcp_now_ms(core) | 1; /* 0 means none */
+		/* 0 means none; the | 1 may put the mark up to 1 ms
+		 * ahead of the clock, so the idle test above is signed. */
+		c->last_tx_ms = tcp_now_ms(core) | 1;
 	c->flags &= ~TF_PROBE;
 	tcp_emit(core, o, &s, n);
 	return true;
@@ -570,7 +572,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	/* RFC 5681 §4.1: a connection idle for longer than the RTO starts
 	 * again from (at most) the initial window. */
 	if (c->snd_una == c->snd_max && c->last_tx_ms &&
-	    (uint32_t)(tcp_now_ms(core) - c->last_tx_ms) > c->rto_us / 1000 &&
+	    (int32_t)(tcp_now_ms(core) - c->last_tx_ms) >
+		    (int32_t)(c->rto_us / 1000) &&
 	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
 		tcp_cc_restart(core, c);
 		c->last_tx_ms = 0;

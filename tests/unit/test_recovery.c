@@ -903,3 +903,42 @@ CORE_TEST(sub_ms_rtt_from_the_clock_and_a_prompt_probe)
 	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq + 3 * 1448);
 	cr_assert_eq(ST()->rto_timeouts, 0);
 }
+
+/*
+ * RFC 5681 §4.1 restarts from the initial window only after an idle
+ * period longer than the RTO. A pipe that drains and refills within the
+ * same millisecond is not idle (the last-send mark is kept in ms, nudged
+ * odd so 0 can mean "none": a regression once took that nudge for 49 days
+ * of idleness and restarted every flow whose data was all acknowledged).
+ */
+CORE_TEST(no_restart_when_the_pipe_drains_briefly)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[40 * 1448];
+	struct pkt *s[SEGS_MAX];
+	struct peer p;
+	uint32_t cwnd;
+
+	fill_random(d, sizeof(d), 17);
+	peer_syn_cfg(&p, 42016, TAPP_PORT, 0x200000, &sc);
+	H->now += 300 * US;
+	peer_send(&p, TCP_ACK, NULL, 0);
+	/* An even millisecond: the odd mark lies ahead of the clock. */
+	H->now = (H->now / (2 * MS) + 1) * 2 * MS;
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, 10 * 1448), 10 * 1448);
+	flush();
+	cr_assert_eq(collect(s), 10);
+	H->now += 100 * US;
+	p.ts_ecr = s[9]->seg.opts.tsval;
+	ack_sack(&p, s[9]->seg.seq + 1448, NULL, 0); /* all acked */
+	cwnd = C(&p)->cc.cwnd;
+	cr_assert_gt(cwnd, 10 * 1448u, "slow start grew cwnd: %u", cwnd);
+	H->now += 100 * US;
+	cr_assert_eq(tundra_conn_write(H->t.conn, d + 10 * 1448, 30 * 1448),
+		     30 * 1448);
+	flush();
+	cr_assert_eq(C(&p)->cc.cwnd, cwnd, "cwnd %u after a 100 us pause",
+		     C(&p)->cc.cwnd);
+	cr_assert_eq(collect(s), cwnd / 1448);
+}
