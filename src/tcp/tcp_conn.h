@@ -189,12 +189,14 @@ struct tcp_conn {
 	bool dsack;         /* report [dsack_start, dsack_end) (RFC 2883) */
 	uint8_t cc_algo;    /* enum tcp_cc_algo */
 
-	/* Deadlines in core time (ns); 0: not armed. The earliest is the
-	 * connection's key in the timer heap (timer_heap.c). */
-	uint64_t rto_at;
-	uint64_t tw_at;   /* TIME-WAIT expiry */
-	uint64_t dack_at; /* delayed ACK due */
-	uint64_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
+	/* Deadlines, 32-bit (tcp_dl(): core time in microseconds, modulo
+	 * 2^32); 0: not armed. Set them with tcp_dl(), read them with
+	 * tcp_dl_ns() / tcp_dl_due(). The earliest is the connection's key
+	 * in the timer heap (timer_heap.c). */
+	uint32_t rto_at;
+	uint32_t tw_at;   /* TIME-WAIT expiry */
+	uint32_t dack_at; /* delayed ACK due */
+	uint32_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
 
 	/* Congestion control and loss recovery (tcp_cc.c, tcp_sack.c). */
 	struct tcp_cc cc;
@@ -236,6 +238,46 @@ struct tcp_conn {
 
 	struct core *core;
 };
+
+/*
+ * 32-bit deadlines. A deadline is stored as core time in microseconds,
+ * rounded up (a timer fires at most 999 ns late), modulo 2^32 (71.6
+ * minutes), 0 meaning "not armed" (a deadline that lands on 0 moves one
+ * microsecond later). It is read back against the clock: at most
+ * TCP_DL_PAST behind now — timers run as soon as they are due, so an armed
+ * deadline is never far behind — and otherwise ahead, by up to 71.6
+ * minutes less TCP_DL_PAST (67 minutes): the longest timer is an RTO
+ * backed off to rto_max, which the configuration caps at 60 minutes
+ * (TIME-WAIT at 10).
+ */
+#define TCP_DL_PAST (1u << 28) /* µs: 268 s */
+
+/* The stored form of the deadline at_ns (core time). */
+static inline uint32_t tcp_dl(uint64_t at_ns)
+{
+	uint32_t t = (uint32_t)((at_ns + 999) / 1000);
+
+	return t ? t : 1;
+}
+
+/* The deadline t in core time (ns) as seen at now; 0 if not armed. */
+static inline uint64_t tcp_dl_ns(uint32_t t, uint64_t now)
+{
+	uint64_t now_us = now / 1000;
+	uint32_t d = t - (uint32_t)now_us;
+
+	if (!t)
+		return 0;
+	if (d > (uint32_t)-TCP_DL_PAST) /* behind now */
+		return (now_us - (uint32_t)-d) * 1000;
+	return (now_us + d) * 1000;
+}
+
+/* The deadline t is armed and due at now. */
+static inline bool tcp_dl_due(uint32_t t, uint64_t now)
+{
+	return t && tcp_dl_ns(t, now) <= now;
+}
 
 /* Keep-alive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): few connections use
  * it, so its state is allocated when the app turns it on

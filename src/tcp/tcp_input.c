@@ -134,7 +134,7 @@ static void enter_time_wait(struct core *core, struct tcp_conn *c)
 	free(c->ka); /* no keep-alive in TIME-WAIT */
 	c->ka = NULL;
 	c->flags &= ~TF_KEEPALIVE;
-	c->tw_at = core->now + core->cfg.time_wait_ns;
+	c->tw_at = tcp_dl(core->now + core->cfg.time_wait_ns);
 	theap_update(core, c);
 }
 

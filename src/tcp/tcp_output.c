@@ -304,7 +304,7 @@ void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 	if (c->snd_una == c->snd_max) {
 		c->rto_at = 0;
 	} else {
-		c->rto_at = core->now + tcp_rto_ns(c);
+		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 	}
 	tcp_arm_pto(core, c);
 	theap_update(core, c);
@@ -667,7 +667,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (c->snd_max == sent_new && !tlp_retransmit(core, c))
 			return false;
 		/* §7.3: the RTO runs from the probe. */
-		c->rto_at = core->now + tcp_rto_ns(c);
+		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 		theap_update(core, c);
 	} else if (seq_gt(c->snd_max, sent_new)) {
 		/* §7.2: new data went: the probe waits from now. */
@@ -697,7 +697,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
 		} else if (!c->dack_at) {
-			c->dack_at = core->now + core->cfg.delack_ns;
+			c->dack_at = tcp_dl(core->now + core->cfg.delack_ns);
 			theap_update(core, c);
 		}
 	}
@@ -712,7 +712,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
 	if (c->snd_una == c->snd_max && !c->rto_at &&
 	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
-		c->rto_at = core->now + tcp_rto_ns(c);
+		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 		theap_update(core, c);
 	}
 	return true;

@@ -442,8 +442,8 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 		/* RFC 8985 §6.3: the evidence is in but the window is
 		 * not over; the last SACK may already have come (nothing
 		 * else is in flight), so a timer finishes the check. */
-		c->pto_at = core->now - since + tcp_srtt_ns(c) +
-			    tcp_srtt_ns(c) / 4 + 1;
+		c->pto_at = tcp_dl(core->now - since + tcp_srtt_ns(c) +
+				   tcp_srtt_ns(c) / 4 + 1);
 		c->rec |= REC_REO_TIMER;
 		theap_update(core, c);
 		return;
@@ -637,7 +637,8 @@ void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 		pto += TLP_DELACK_NS;
 	else
 		pto += TLP_SLACK_NS;
-	c->pto_at = MIN(core->now + pto, c->rto_at);
+	c->pto_at = tcp_dl(MIN(core->now + pto,
+				  tcp_dl_ns(c->rto_at, core->now)));
 }
 
 void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
@@ -653,7 +654,7 @@ void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
 	c->rec |= REC_TLP_NOW;
 	/* §7.3: the RTO runs from the probe (and must not fire now, when
 	 * it was due at the same instant). */
-	c->rto_at = core->now + tcp_rto_ns(c);
+	c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 	stat_add(core->stats.tlp_probes, 1);
 	core_schedule(core, c);
 }

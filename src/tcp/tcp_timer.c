@@ -115,7 +115,7 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 			c->rec |= REC_SYN_LOST;
 		c->snd_nxt = c->snd_una;
 	}
-	c->rto_at = core->now + tcp_rto_ns(c);
+	c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 	core_schedule(core, c);
 	return false;
 }
@@ -124,12 +124,12 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 {
 	uint64_t now = core->now;
 
-	if (c->tw_at && c->tw_at <= now) {
+	if (tcp_dl_due(c->tw_at, now)) {
 		c->tw_at = 0;
 		core_conn_close(core, c, 0);
 		return;
 	}
-	if (c->dack_at && c->dack_at <= now) {
+	if (tcp_dl_due(c->dack_at, now)) {
 		c->dack_at = 0;
 		if (c->flags & TF_DACK) {
 			c->flags |= TF_ACK_NOW;
@@ -138,9 +138,9 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 	}
 	if (c->ka && c->ka->at && c->ka->at <= now && keepalive_fire(core, c))
 		return;
-	if (c->pto_at && c->pto_at <= now)
+	if (tcp_dl_due(c->pto_at, now))
 		tcp_tlp_fire(core, c);
-	if (c->rto_at && c->rto_at <= now && rto_fire(core, c))
+	if (tcp_dl_due(c->rto_at, now) && rto_fire(core, c))
 		return;
 	theap_update(core, c);
 }

@@ -404,8 +404,10 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	bool fin_sent = c->flags & TF_FIN_SENT;
 	uint32_t rcap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
 	uint64_t at = 0;
-	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, tcp_ka_at(c),
-			       c->pto_at };
+	const uint64_t t[] = { tcp_dl_ns(c->rto_at, core->now),
+			       tcp_dl_ns(c->tw_at, core->now),
+			       tcp_dl_ns(c->dack_at, core->now), tcp_ka_at(c),
+			       tcp_dl_ns(c->pto_at, core->now) };
 
 	FUZZ_CHECK(c->state >= TCPS_SYN_SENT && c->state < TCPS__COUNT,
 		   "state %u in the table", c->state);
@@ -529,7 +531,7 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   (unsigned long long)at);
 	}
 	FUZZ_CHECK((c->tw_at != 0) == (c->state == TCPS_TIME_WAIT),
-		   "%s with tw_at %llu", st, (unsigned long long)c->tw_at);
+		   "%s with tw_at %u", st, c->tw_at);
 	if (c->snd_una != c->snd_max)
 		FUZZ_CHECK(c->rto_at, "%s: %u bytes outstanding, no timer", st,
 			   c->snd_max - c->snd_una);

@@ -328,7 +328,8 @@ static void trace(unsigned op)
 				c->snd_max - c->iss, c->snd_wnd, c->sndbuf.len,
 				c->rcv_nxt - c->irs, c->rcv_adv - c->irs,
 				c->rcvbuf.len, c->ooo ? c->ooo->n : 0,
-				(unsigned long long)(c->rto_at / FZ_MS));
+				(unsigned long long)(tcp_dl_ns(c->rto_at, E->now) /
+						    FZ_MS));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
