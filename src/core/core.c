@@ -84,7 +84,12 @@ static void conn_free(struct tcp_conn *c)
 {
 	tcp_reass_free(c);
 	tcp_sack_free(c);
-	free(c->ka);
+	if (c->side) {
+		free(c->side->ka);
+		c->side->ka = NULL;
+		c->dsack = false;
+		tcp_side_put(c);
+	}
 	bbuf_free(&c->sndbuf);
 	bbuf_free(&c->rcvbuf);
 	free(c);

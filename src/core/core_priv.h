@@ -74,7 +74,7 @@ struct tcp_conn *theap_min(struct core *core);
 /* The keep-alive deadline, 0 when none. */
 static inline uint64_t tcp_ka_at(const struct tcp_conn *c)
 {
-	return c->ka ? c->ka->at : 0;
+	return tcp_ka(c) ? tcp_ka(c)->at : 0;
 }
 
 /* The connection's key in the heap; 0 when it has no deadline. */

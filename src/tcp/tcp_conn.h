@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/bbuf.h"
 #include "tcp/tcp_cc.h"
@@ -125,6 +126,7 @@ struct tcp_sb {
  * episode that may still be undone lives in a side structure that exists
  * only until the episode is decided (struct tcp_undo). */
 struct tcp_undo;
+struct tcp_side;
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). The local address is the
@@ -186,7 +188,7 @@ struct tcp_conn {
 	uint8_t dupacks;
 	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 	uint16_t rec;       /* REC_* */
-	bool dsack;         /* report [dsack_start, dsack_end) (RFC 2883) */
+	bool dsack;         /* report side->dsack_* (RFC 2883) */
 	uint8_t cc_algo;    /* enum tcp_cc_algo */
 
 	/* Deadlines, 32-bit (tcp_dl(): core time in microseconds, modulo
@@ -211,13 +213,9 @@ struct tcp_conn {
 				have been filled by our resend, so it proves
 				no reordering (Linux: TCPCB_EVER_RETRANS) */
 	uint32_t tlp_high;   /* SND.MAX when the probe went */
-	uint32_t dsack_start, dsack_end;
 	uint32_t rxt_at;     /* ... and when (rxt_mark; tcp_now_us) */
 	uint32_t retransmits; /* segments retransmitted (a counter) */
-	struct tcp_undo *undo; /* with REC_UNDO */
-	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
-	struct tcp_sb *sb;
-	struct tcp_ooo *ooo;
+	struct tcp_side *side; /* NULL while it would hold nothing */
 	uint64_t retrans_bytes;
 
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
@@ -299,5 +297,61 @@ struct tcp_undo {
 	uint32_t tsval;       /* our TSval on it; 0: not sent yet */
 	uint8_t entry_sacked; /* SACKed segments when recovery began */
 };
+
+/*
+ * What only some connections need, behind one pointer of the control
+ * block: the side structures (each allocated while in use, see above)
+ * and the D-SACK block waiting for our next ACK. The side structure is
+ * allocated when the first of them is (tcp_side_get) and freed when the
+ * last goes (tcp_side_put), so an idle connection holds none. Read the
+ * pointers through tcp_sb() etc., which are NULL without it.
+ */
+struct tcp_side {
+	struct tcp_undo *undo; /* with REC_UNDO */
+	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
+	struct tcp_sb *sb;     /* while the peer reports holes */
+	struct tcp_ooo *ooo;   /* while we hold out-of-order data */
+	uint32_t dsack_start, dsack_end; /* with tcp_conn.dsack */
+};
+
+static inline struct tcp_sb *tcp_sb(const struct tcp_conn *c)
+{
+	return c->side ? c->side->sb : NULL;
+}
+
+static inline struct tcp_ooo *tcp_ooo(const struct tcp_conn *c)
+{
+	return c->side ? c->side->ooo : NULL;
+}
+
+static inline struct tcp_undo *tcp_undo(const struct tcp_conn *c)
+{
+	return c->side ? c->side->undo : NULL;
+}
+
+static inline struct tcp_ka *tcp_ka(const struct tcp_conn *c)
+{
+	return c->side ? c->side->ka : NULL;
+}
+
+/* The side structure, allocated if need be; NULL without memory (the
+ * caller goes on without what it wanted to keep there). */
+static inline struct tcp_side *tcp_side_get(struct tcp_conn *c)
+{
+	if (!c->side)
+		c->side = calloc(1, sizeof(*c->side));
+	return c->side;
+}
+
+/* Free the side structure if it holds nothing any more. */
+static inline void tcp_side_put(struct tcp_conn *c)
+{
+	struct tcp_side *x = c->side;
+
+	if (x && !x->undo && !x->ka && !x->sb && !x->ooo && !c->dsack) {
+		free(x);
+		c->side = NULL;
+	}
+}
 
 #endif

@@ -355,12 +355,13 @@ static bool send_one_ack(struct core *core, struct tcp_conn *c, uint32_t seq,
 	spec_for(core, c, &s, seq, TCP_ACK);
 	if ((c->flags & TF_SACK) && c->dsack) {
 		/* RFC 2883 §4: the D-SACK block first, once. */
-		blocks[0][0] = c->dsack_start;
-		blocks[0][1] = c->dsack_end;
+		blocks[0][0] = c->side->dsack_start;
+		blocks[0][1] = c->side->dsack_end;
 		n = 1;
 		c->dsack = false;
+		tcp_side_put(c);
 	}
-	if ((c->flags & TF_SACK) && c->ooo) {
+	if ((c->flags & TF_SACK) && tcp_ooo(c)) {
 		if (newest) {
 			/* RFC 2018 §4: the first block is always the one
 			 * with the most recent segment. */
@@ -406,13 +407,13 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 
 	if (!send_one_ack(core, c, seq, false, &below))
 		return false;
-	while (c->ooo && (c->flags & TF_SACK) &&
+	while (tcp_ooo(c) && (c->flags & TF_SACK) &&
 	       tcp_sack_changed(c, below) && extra++ < TCP_OOO_MAX) {
 		if (!send_one_ack(core, c, seq, true, &below))
 			break; /* out of descriptors: the next ACK will do */
 	}
-	if (c->ooo)
-		c->ooo->acked_stamp = c->ooo->stamp;
+	if (tcp_ooo(c))
+		tcp_ooo(c)->acked_stamp = tcp_ooo(c)->stamp;
 	c->flags &= ~(TF_PROBE | TF_SACK_NOW);
 	return true;
 }
@@ -590,7 +591,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		int32_t room;
 		bool fin, idle;
 
-		if (seq_lt(c->snd_nxt, c->snd_max) && c->sb) {
+		if (seq_lt(c->snd_nxt, c->snd_max) && tcp_sb(c)) {
 			/* Going back after a timeout: what the peer SACKed
 			 * is not sent again (RFC 6675 §5.1). */
 			c->snd_nxt = tcp_sack_skip(c, c->snd_nxt, &next);

@@ -87,12 +87,15 @@ void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		}
 		if (seq_lt(s, c->snd_una))
 			s = c->snd_una;
-		if (!c->sb) {
-			c->sb = calloc(1, sizeof(*c->sb));
-			if (!c->sb)
+		if (!tcp_sb(c)) {
+			struct tcp_side *x = tcp_side_get(c);
+
+			if (x && !(x->sb = calloc(1, sizeof(*x->sb))))
+				tcp_side_put(c);
+			if (!tcp_sb(c))
 				return; /* recovery goes on without SACK */
 		}
-		sb_insert(c->sb, s, e);
+		sb_insert(tcp_sb(c), s, e);
 	}
 	if (pass)
 		c->pass_sacked += tcp_sack_between(c, c->snd_una, c->high_rxt) -
@@ -101,7 +104,7 @@ void tcp_sack_update(struct core *core, struct tcp_conn *c,
 
 void tcp_sack_advance(struct tcp_conn *c)
 {
-	struct tcp_sb *sb = c->sb;
+	struct tcp_sb *sb = tcp_sb(c);
 	unsigned i = 0;
 
 	if (!sb)
@@ -120,22 +123,26 @@ void tcp_sack_advance(struct tcp_conn *c)
 	}
 	if (!sb->n) {
 		free(sb);
-		c->sb = NULL;
+		c->side->sb = NULL;
+		tcp_side_put(c);
 	}
 }
 
 void tcp_sack_free(struct tcp_conn *c)
 {
-	free(c->sb);
-	c->sb = NULL;
-	free(c->undo);
-	c->undo = NULL;
+	if (c->side) {
+		free(c->side->sb);
+		c->side->sb = NULL;
+		free(c->side->undo);
+		c->side->undo = NULL;
+		tcp_side_put(c);
+	}
 }
 
 /* SACKed bytes within [a, b). */
 uint32_t tcp_sack_between(const struct tcp_conn *c, uint32_t a, uint32_t b)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 	uint32_t n = 0;
 
 	if (!sb || !seq_lt(a, b))
@@ -160,7 +167,7 @@ uint32_t tcp_sack_between(const struct tcp_conn *c, uint32_t a, uint32_t b)
  */
 static uint32_t lost_end(const struct tcp_conn *c)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 	uint32_t l = c->snd_una, acc = 0;
 
 	if (sb) {
@@ -199,7 +206,7 @@ uint32_t tcp_pipe(const struct tcp_conn *c)
 	hr = seq_gt(c->high_rxt, c->snd_una) ? seq_min(c->high_rxt, l)
 					     : c->snd_una;
 	rexmit = (hr - c->snd_una) - tcp_sack_between(c, c->snd_una, hr);
-	return out - (c->sb ? c->sb->sacked : 0) - lost + rexmit;
+	return out - (tcp_sb(c) ? tcp_sb(c)->sacked : 0) - lost + rexmit;
 }
 
 /* Octets in flight outside recovery: sent from SND.UNA to SND.NXT (after
@@ -216,7 +223,7 @@ uint32_t tcp_in_flight(const struct tcp_conn *c)
 bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 		   bool *fin)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 	uint32_t l = lost_end(c);
 	uint32_t s = seq_gt(c->high_rxt, c->snd_una) ? c->high_rxt : c->snd_una;
 	uint32_t hole_end = c->snd_max;
@@ -258,11 +265,17 @@ bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 static void arm_undo(struct tcp_conn *c)
 {
 	if (!(c->rec & REC_UNDO)) {
-		if (!c->undo && !(c->undo = malloc(sizeof(*c->undo))))
+		struct tcp_side *x = tcp_side_get(c);
+
+		if (!x)
 			return;
-		c->undo->cc = c->cc;
-		c->undo->tsval = 0;
-		c->undo->entry_sacked = 0;
+		if (!x->undo && !(x->undo = malloc(sizeof(*x->undo)))) {
+			tcp_side_put(c);
+			return;
+		}
+		x->undo->cc = c->cc;
+		x->undo->tsval = 0;
+		x->undo->entry_sacked = 0;
 		c->rec |= REC_UNDO;
 	}
 }
@@ -271,8 +284,11 @@ static void arm_undo(struct tcp_conn *c)
 static void drop_undo(struct tcp_conn *c)
 {
 	c->rec &= (uint16_t)~REC_UNDO;
-	free(c->undo);
-	c->undo = NULL;
+	if (c->side) {
+		free(c->side->undo);
+		c->side->undo = NULL;
+		tcp_side_put(c);
+	}
 }
 
 /* RFC 6675 §5 (4) / RFC 5681 §3.2: fast retransmit, then recovery. */
@@ -287,9 +303,9 @@ static void enter_recovery(struct core *core, struct tcp_conn *c)
 	c->rxt_at = tcp_now_us(core);
 	c->pass_sacked = 0;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
-	if (c->undo)
-		c->undo->entry_sacked = (uint8_t)MIN(
-			(c->sb ? c->sb->sacked : 0) / tcp_smss(c) + c->dupacks,
+	if (tcp_undo(c))
+		tcp_undo(c)->entry_sacked = (uint8_t)MIN(
+			(tcp_sb(c) ? tcp_sb(c)->sacked : 0) / tcp_smss(c) + c->dupacks,
 			TCP_REORDER_MAX);
 	stat_add(core->stats.fast_recoveries, 1);
 	TP_RECOVERY(c, c->raddr, c->rport, c->snd_una, c->cc.cwnd);
@@ -347,7 +363,7 @@ uint32_t tcp_send_cwnd(const struct tcp_conn *c)
 static void check_undo(struct core *core, struct tcp_conn *c,
 		       const struct tcp_seg *seg, uint32_t fack)
 {
-	struct tcp_undo *u = c->undo;
+	struct tcp_undo *u = tcp_undo(c);
 
 	if (!(c->rec & REC_UNDO) || !u->tsval || !seq_gt(seg->ack, u->seq))
 		return;
@@ -430,10 +446,10 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 	uint32_t fack, allow;
 	uint64_t since;
 
-	if (!(c->rec & REC_RECOVERY) || !c->sb ||
+	if (!(c->rec & REC_RECOVERY) || !tcp_sb(c) ||
 	    !seq_lt(c->snd_una, c->high_rxt))
 		return;
-	fack = c->sb->r[c->sb->n - 1].end;
+	fack = tcp_sb(c)->r[tcp_sb(c)->n - 1].end;
 	allow = (c->reordering - 1u) * tcp_smss(c);
 	if (!seq_gt(fack, c->rxt_mark + allow) && c->pass_sacked <= allow)
 		return;
@@ -532,7 +548,7 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 	c->dupacks = 0;
 	tcp_cc_on_ack(core, c, acked);
 	/* With SACK, an ACK that advances may still show enough holes. */
-	if (c->sb)
+	if (tcp_sb(c))
 		maybe_enter_recovery(core, c);
 }
 
@@ -579,11 +595,11 @@ void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
 		c->rec |= REC_RXT_HW;
 	}
 	stat_add(core->stats.retrans_bytes, len);
-	if ((c->rec & REC_UNDO) && !c->undo->tsval) {
+	if ((c->rec & REC_UNDO) && !tcp_undo(c)->tsval) {
 		/* The first retransmission of the episode: remember its
 		 * TSval for Eifel detection (0 means "none", so avoid it). */
-		c->undo->seq = seq;
-		c->undo->tsval = tcp_ts_now(core, c) | !tcp_ts_now(core, c);
+		tcp_undo(c)->seq = seq;
+		tcp_undo(c)->tsval = tcp_ts_now(core, c) | !tcp_ts_now(core, c);
 	}
 }
 
@@ -592,7 +608,7 @@ void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
  * SND.MAX). */
 uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *next)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 
 	*next = c->snd_max;
 	if (!sb)

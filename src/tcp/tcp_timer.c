@@ -53,10 +53,10 @@ void tcp_rto_reset(struct core *core, struct tcp_conn *c)
 
 void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
 {
-	if (!c->ka)
+	if (!tcp_ka(c))
 		return;
-	c->ka->sent = 0;
-	c->ka->at = core->now + (uint64_t)c->ka->idle_ms * 1000000;
+	tcp_ka(c)->sent = 0;
+	tcp_ka(c)->at = core->now + (uint64_t)tcp_ka(c)->idle_ms * 1000000;
 	theap_update(core, c);
 }
 
@@ -65,7 +65,7 @@ void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
  * the connection was closed. */
 static bool keepalive_fire(struct core *core, struct tcp_conn *c)
 {
-	struct tcp_ka *ka = c->ka;
+	struct tcp_ka *ka = tcp_ka(c);
 
 	ka->at = 0;
 	if (!(c->flags & TF_KEEPALIVE) ||
@@ -136,7 +136,7 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 			core_schedule(core, c);
 		}
 	}
-	if (c->ka && c->ka->at && c->ka->at <= now && keepalive_fire(core, c))
+	if (tcp_ka(c) && tcp_ka(c)->at && tcp_ka(c)->at <= now && keepalive_fire(core, c))
 		return;
 	if (tcp_dl_due(c->pto_at, now))
 		tcp_tlp_fire(core, c);

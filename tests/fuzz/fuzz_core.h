@@ -484,8 +484,8 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   "%s: last_ack_sent %u past rcv_nxt %u", st,
 			   c->last_ack_sent, c->rcv_nxt);
 	}
-	if (c->ooo) {
-		const struct tcp_ooo *o = c->ooo;
+	if (tcp_ooo(c)) {
+		const struct tcp_ooo *o = tcp_ooo(c);
 
 		FUZZ_CHECK(o->n <= TCP_OOO_MAX, "ooo n %u", o->n);
 		FUZZ_CHECK(o->n || o->has_fin, "empty ooo kept");
@@ -535,13 +535,20 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	if (c->snd_una != c->snd_max)
 		FUZZ_CHECK(c->rto_at, "%s: %u bytes outstanding, no timer", st,
 			   c->snd_max - c->snd_una);
-	FUZZ_CHECK(!!(c->flags & TF_KEEPALIVE) == !!c->ka,
+	FUZZ_CHECK(!!(c->flags & TF_KEEPALIVE) == !!tcp_ka(c),
 		   "%s: TF_KEEPALIVE %d, keep-alive state %p", st,
-		   !!(c->flags & TF_KEEPALIVE), (void *)c->ka);
+		   !!(c->flags & TF_KEEPALIVE), (void *)tcp_ka(c));
 	/* The undo state exists exactly while an undo is possible. */
-	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!c->undo,
+	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!tcp_undo(c),
 		   "%s: REC_UNDO %d, undo state %p", st, !!(c->rec & REC_UNDO),
-		   (void *)c->undo);
+		   (void *)tcp_undo(c));
+	/* The side structure exists exactly while it holds something. */
+	if (c->side)
+		FUZZ_CHECK(c->side->undo || c->side->ka || c->side->sb ||
+				   c->side->ooo || c->dsack,
+			   "%s: an empty side structure", st);
+	else
+		FUZZ_CHECK(!c->dsack, "%s: D-SACK without its block", st);
 
 	/* The app holds exactly the connections with TF_APP. */
 	FUZZ_CHECK(!!(c->flags & TF_APP) ==

@@ -157,7 +157,7 @@ static uint32_t seq_base(uint8_t mode, const struct tcp_conn *c,
 	case 2:
 		return c->rcv_adv;
 	default:
-		return c->ooo && c->ooo->n ? c->ooo->blk[0].end : c->rcv_nxt;
+		return tcp_ooo(c) && tcp_ooo(c)->n ? tcp_ooo(c)->blk[0].end : c->rcv_nxt;
 	}
 }
 
@@ -327,7 +327,7 @@ static void trace(unsigned op)
 				c->snd_una - c->iss, c->snd_nxt - c->iss,
 				c->snd_max - c->iss, c->snd_wnd, c->sndbuf.len,
 				c->rcv_nxt - c->irs, c->rcv_adv - c->irs,
-				c->rcvbuf.len, c->ooo ? c->ooo->n : 0,
+				c->rcvbuf.len, tcp_ooo(c) ? tcp_ooo(c)->n : 0,
 				(unsigned long long)(tcp_dl_ns(c->rto_at, E->now) /
 						    FZ_MS));
 }

@@ -264,7 +264,7 @@ CORE_TEST(dsack_and_bogus_blocks_ignored)
 	for (int i = 0; i < 4; i++)
 		ack_sack(&p, s[4]->seg.seq, b, 3);
 	cr_assert_eq(ST()->sack_ignored, 12);
-	cr_assert_eq(C(&p)->sb, NULL);
+	cr_assert_eq(tcp_sb(C(&p)), NULL);
 	/* RFC 6675 §2: with SACK in use, an ACK is a duplicate only if it
 	 * SACKs something new; these repeat nothing valid, so they are no
 	 * loss signal at all. */
@@ -359,12 +359,12 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	cr_assert_eq(collect(s), 10);
 	cwnd0 = C(&p)->cc.cwnd;
 	ts_orig = s[9]->seg.opts.tsval;
-	cr_assert_null(C(&p)->undo, "no undo state before a reduction");
+	cr_assert_null(tcp_undo(C(&p)), "no undo state before a reduction");
 	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
 		advance(100 * MS);
 	cr_assert_eq(ST()->rto_timeouts, 1);
 	/* The reduction may prove spurious: its undo state exists now. */
-	cr_assert_not_null(C(&p)->undo);
+	cr_assert_not_null(tcp_undo(C(&p)));
 	cr_assert(C(&p)->rec & REC_UNDO);
 	n = collect(t);
 	cr_assert_eq(n, 1, "loss window: %u", n);
@@ -374,7 +374,7 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	p.ts_ecr = ts_orig;
 	ack_sack(&p, s[9]->seg.seq + 1448, NULL, 0);
 	cr_assert_eq(ST()->undos, 1);
-	cr_assert_null(C(&p)->undo, "undone: the undo state is freed");
+	cr_assert_null(tcp_undo(C(&p)), "undone: the undo state is freed");
 	cr_assert_geq(C(&p)->cc.cwnd, cwnd0);
 	cr_assert_eq(C(&p)->snd_nxt, C(&p)->snd_max);
 	n = collect(t);
@@ -399,12 +399,12 @@ CORE_TEST(genuine_rto_not_undone)
 	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
 		advance(100 * MS);
 	cr_assert_eq(collect(t), 1);
-	cr_assert_not_null(C(&p)->undo);
+	cr_assert_not_null(tcp_undo(C(&p)));
 	p.ts_ecr = t[0]->seg.opts.tsval;
 	ack_sack(&p, s[1]->seg.seq, NULL, 0);
 	cr_assert_eq(ST()->undos, 0);
 	/* Decided (a real loss): the undo state is gone too. */
-	cr_assert_null(C(&p)->undo);
+	cr_assert_null(tcp_undo(C(&p)));
 	cr_assert_not(C(&p)->rec & REC_UNDO);
 	cr_assert_eq(C(&p)->cc.cwnd, 2 * 1448, "slow start from 1 segment");
 	skip_output();
