@@ -86,9 +86,8 @@ static void conn_free(struct tcp_conn *c)
 	tcp_sack_free(c);
 	if (c->side) {
 		free(c->side->ka);
-		c->side->ka = NULL;
-		c->dsack = false;
-		tcp_side_put(c);
+		free(c->side);
+		c->side = NULL;
 	}
 	bbuf_free(&c->sndbuf);
 	bbuf_free(&c->rcvbuf);

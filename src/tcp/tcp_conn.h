@@ -202,18 +202,10 @@ struct tcp_conn {
 
 	/* Congestion control and loss recovery (tcp_cc.c, tcp_sack.c). */
 	struct tcp_cc cc;
-	uint32_t recover;    /* RFC 6582 recover / RFC 6675 RecoveryPoint */
-	uint32_t high_rxt;   /* RFC 6675 HighRxt */
-	uint32_t rxt_mark;   /* SND.MAX when this pass of retransmissions
-				began: SACKs beyond it mean they were lost */
-	uint32_t pass_sacked; /* bytes of this pass's retransmissions (below
-				 HighRxt) SACKed since it began */
-	uint32_t rxt_hw;     /* end of the highest retransmission (with
-				REC_RXT_HW): a hole below it that fills may
-				have been filled by our resend, so it proves
-				no reordering (Linux: TCPCB_EVER_RETRANS) */
-	uint32_t tlp_high;   /* SND.MAX when the probe went */
-	uint32_t rxt_at;     /* ... and when (rxt_mark; tcp_now_us) */
+	/* RFC 6582 recover / RFC 6675 RecoveryPoint: here, not in the side
+	 * structure, as REC_RTO_GUARD may outlive the data in flight (it
+	 * holds until SND.UNA passes it). */
+	uint32_t recover;
 	uint32_t retransmits; /* segments retransmitted (a counter) */
 	struct tcp_side *side; /* NULL while it would hold nothing */
 	uint64_t retrans_bytes;
@@ -299,19 +291,39 @@ struct tcp_undo {
 };
 
 /*
- * What only some connections need, behind one pointer of the control
- * block: the side structures (each allocated while in use, see above)
- * and the D-SACK block waiting for our next ACK. The side structure is
- * allocated when the first of them is (tcp_side_get) and freed when the
- * last goes (tcp_side_put), so an idle connection holds none. Read the
- * pointers through tcp_sb() etc., which are NULL without it.
+ * What only an active connection needs, behind one pointer of the
+ * control block: the side structures (each allocated while in use, see
+ * above), the D-SACK block waiting for our next ACK, and the loss
+ * recovery state that means something only while the REC_ bit beside it
+ * is set. The side structure is allocated when the first of them is
+ * needed (tcp_side_get) and freed when the last goes (tcp_side_put): in
+ * recovery, with a retransmission or a tail loss probe unacknowledged,
+ * while the peer reports holes or we hold out-of-order data. An idle
+ * connection (everything acknowledged, nothing held) has none; what must
+ * survive an idle period (cwnd, ssthresh, CUBIC's state, SRTT/RTTVAR/RTO,
+ * DupThresh, recover) stays in the control block. Read the pointers
+ * through tcp_sb() etc., which are NULL without it.
  */
+#define REC_SIDE (REC_RECOVERY | REC_RXT_HW | REC_TLP)
 struct tcp_side {
 	struct tcp_undo *undo; /* with REC_UNDO */
 	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
 	struct tcp_sb *sb;     /* while the peer reports holes */
 	struct tcp_ooo *ooo;   /* while we hold out-of-order data */
 	uint32_t dsack_start, dsack_end; /* with tcp_conn.dsack */
+	/* With REC_RECOVERY (tcp_sack.c): set when recovery begins. */
+	uint32_t high_rxt;    /* RFC 6675 HighRxt */
+	uint32_t rxt_mark;    /* SND.MAX when this pass of retransmissions
+				 began: SACKs beyond it mean they were
+				 lost */
+	uint32_t rxt_at;      /* ... and when (tcp_now_us) */
+	uint32_t pass_sacked; /* bytes of this pass's retransmissions
+				 (below HighRxt) SACKed since it began */
+	/* With REC_RXT_HW: end of the highest retransmission. A hole below
+	 * it that fills may have been filled by our resend, so it proves
+	 * no reordering (Linux: TCPCB_EVER_RETRANS). */
+	uint32_t rxt_hw;
+	uint32_t tlp_high; /* with REC_TLP: SND.MAX when the probe went */
 };
 
 static inline struct tcp_sb *tcp_sb(const struct tcp_conn *c)
@@ -334,21 +346,18 @@ static inline struct tcp_ka *tcp_ka(const struct tcp_conn *c)
 	return c->side ? c->side->ka : NULL;
 }
 
-/* The side structure, allocated if need be; NULL without memory (the
- * caller goes on without what it wanted to keep there). */
-static inline struct tcp_side *tcp_side_get(struct tcp_conn *c)
-{
-	if (!c->side)
-		c->side = calloc(1, sizeof(*c->side));
-	return c->side;
-}
+/* The side structure, allocated if need be (tcp_side.c); NULL without
+ * memory, counted (side_nomem): the caller goes on without what it
+ * wanted to keep there. */
+struct tcp_side *tcp_side_get(struct tcp_conn *c);
 
 /* Free the side structure if it holds nothing any more. */
 static inline void tcp_side_put(struct tcp_conn *c)
 {
 	struct tcp_side *x = c->side;
 
-	if (x && !x->undo && !x->ka && !x->sb && !x->ooo && !c->dsack) {
+	if (x && !x->undo && !x->ka && !x->sb && !x->ooo && !c->dsack &&
+	    !(c->rec & REC_SIDE)) {
 		free(x);
 		c->side = NULL;
 	}

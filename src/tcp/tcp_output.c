@@ -507,7 +507,7 @@ static bool recovery_output(struct core *core, struct tcp_conn *c,
 		if (seq == c->snd_una)
 			tcp_rearm_rto(core, c);
 		c->rec &= (uint16_t)~REC_RXT_FIRST;
-		c->high_rxt = seq + n + fin;
+		c->side->high_rxt = seq + n + fin; /* in recovery */
 		*pipe += n + fin;
 		if (!(c->flags & TF_SACK))
 			break; /* NewReno: one segment per partial ACK */
@@ -528,9 +528,15 @@ static bool tlp_retransmit(struct core *core, struct tcp_conn *c)
 
 	if (c->snd_una == c->snd_max)
 		return true;
-	if (!send_data(core, c, end - n, n, fin))
+	/* The probe's episode needs the side structure (tlp_high); without
+	 * it no probe: the RTO, armed from now (tcp_tlp_fire), recovers. */
+	if (!tcp_side_get(c))
+		return true;
+	if (!send_data(core, c, end - n, n, fin)) {
+		tcp_side_put(c);
 		return false;
-	c->tlp_high = c->snd_max;
+	}
+	c->side->tlp_high = c->snd_max;
 	c->rec |= REC_TLP;
 	return true;
 }

@@ -542,13 +542,22 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!tcp_undo(c),
 		   "%s: REC_UNDO %d, undo state %p", st, !!(c->rec & REC_UNDO),
 		   (void *)tcp_undo(c));
-	/* The side structure exists exactly while it holds something. */
+	/* The side structure exists exactly while it holds something:
+	 * a structure, a D-SACK block, or recovery state... */
 	if (c->side)
 		FUZZ_CHECK(c->side->undo || c->side->ka || c->side->sb ||
-				   c->side->ooo || c->dsack,
-			   "%s: an empty side structure", st);
+				   c->side->ooo || c->dsack ||
+				   (c->rec & REC_SIDE),
+			   "%s: an empty side structure (rec %#x)", st, c->rec);
 	else
-		FUZZ_CHECK(!c->dsack, "%s: D-SACK without its block", st);
+		FUZZ_CHECK(!c->dsack && !(c->rec & REC_SIDE),
+			   "%s: D-SACK %d or rec %#x without the side "
+			   "structure", st, c->dsack, c->rec);
+	/* ... so a connection with everything acknowledged and nothing
+	 * held has none: recovery, retransmissions, the probe are over. */
+	if (c->snd_una == c->snd_max && TCPS_HAVE_ESTABLISHED(c->state))
+		FUZZ_CHECK(!(c->rec & REC_SIDE),
+			   "%s: all acknowledged, rec %#x", st, c->rec);
 
 	/* The app holds exactly the connections with TF_APP. */
 	FUZZ_CHECK(!!(c->flags & TF_APP) ==

@@ -21,7 +21,8 @@
  *   READ     app reads (checks) and consumes n bytes
  *   CLOSE / ABORT / CONNECT / OPTS (Nagle, keep-alive)
  *   DESC     limit the descriptors out at once / fail allocation
- *   MODE     app behaviour: consume in readable, echo, refuse accepts
+ *   MODE     app behaviour: consume in readable, echo, refuse accepts;
+ *            side structures failing to allocate (all, or the next)
  *   RAW      bytes through core_input as they are
  */
 #include "fuzz_core.h"
@@ -410,6 +411,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			e.app_consume = b & 1;
 			e.app_echo = b & 2;
 			e.app_refuse = b & 4;
+			/* Side structures (tcp_side.c) without memory: all
+			 * of them (8), or the next one (16). */
+			e.core->fail_side = b & 8 ? UINT32_MAX : b & 16 ? 1 : 0;
 			break;
 		case OP_RAW:
 			op_raw(&f);

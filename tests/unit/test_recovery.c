@@ -903,3 +903,92 @@ CORE_TEST(sub_ms_rtt_from_the_clock_and_a_prompt_probe)
 	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq + 3 * 1448);
 	cr_assert_eq(ST()->rto_timeouts, 0);
 }
+
+/* Six segments out on a SACK connection with an RTT sample; the peer
+ * got segment 0 and 2..5, not 1. */
+static void six_out_one_lost(struct peer *p, uint16_t sport, uint32_t iss,
+			     struct pkt **s)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[6 * 1448];
+	uint32_t b[4][2];
+
+	fill_random(d, sizeof(d), 15);
+	peer_syn_cfg(p, sport, TAPP_PORT, iss, &sc);
+	H->now += 20 * MS;
+	peer_send(p, TCP_ACK, NULL, 0);
+	cr_assert_null(C(p)->side, "established and idle: no side structure");
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 6);
+	H->now += 20 * MS;
+	p->ts_ecr = s[0]->seg.opts.tsval;
+	b[0][0] = s[2]->seg.seq;
+	b[0][1] = s[5]->seg.seq + 1448;
+	ack_sack(p, s[1]->seg.seq, b, 1);
+}
+
+/* The loss recovery state lives in the side structure (tcp_conn.h)
+ * while it means something: allocated when recovery begins, freed when
+ * everything is acknowledged, so the idle connection is back to its
+ * control block alone. */
+CORE_TEST(side_structure_while_recovering_only)
+{
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	struct peer p;
+
+	six_out_one_lost(&p, 42030, 0x300000, s);
+	cr_assert(C(&p)->rec & REC_RECOVERY);
+	cr_assert_not_null(C(&p)->side);
+	cr_assert_not_null(tcp_sb(C(&p)));
+	cr_assert_eq(collect(t), 1);
+	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq, "the hole resent");
+	cr_assert(C(&p)->rec & REC_RXT_HW);
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[5]->seg.seq + 1448, NULL, 0);
+	cr_assert_eq(C(&p)->snd_una, C(&p)->snd_max);
+	cr_assert_eq(C(&p)->rec & REC_SIDE, 0);
+	cr_assert_null(C(&p)->side, "idle again: the side structure went");
+	/* What must survive the idle period did. */
+	cr_assert(C(&p)->flags & TF_HAVE_RTT);
+	cr_assert_lt(C(&p)->cc.ssthresh, UINT32_MAX);
+	advance(60 * SEC);
+	expect_quiet();
+	cr_assert_null(C(&p)->side);
+	cr_assert_eq(ST()->side_nomem, 0);
+}
+
+/* Without memory for the side structure: no fast recovery (counted),
+ * the retransmission timer recovers the loss, and once memory is back
+ * recovery works again. */
+CORE_TEST(side_structure_allocation_failure_survived)
+{
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	struct peer p;
+	unsigned n;
+
+	H->core->fail_side = UINT32_MAX;
+	six_out_one_lost(&p, 42031, 0x310000, s);
+	cr_assert_not(C(&p)->rec & REC_RECOVERY, "no recovery without it");
+	cr_assert_null(C(&p)->side);
+	cr_assert_gt(ST()->side_nomem, 0);
+	cr_assert_eq(ST()->fast_recoveries, 0);
+	/* The RTO (or the probe, which also needs the side structure and
+	 * so does not go) brings segment 1 again. */
+	for (int i = 0; i < 400 && !ST()->rto_timeouts; i++)
+		advance(5 * MS);
+	cr_assert_eq(ST()->rto_timeouts, 1);
+	n = collect(t);
+	cr_assert_geq(n, 1);
+	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq, "the hole resent by the RTO");
+	cr_assert_null(C(&p)->side);
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[5]->seg.seq + 1448, NULL, 0);
+	cr_assert_eq(C(&p)->snd_una, C(&p)->snd_max, "all delivered");
+	assert_state(&p, TCPS_ESTABLISHED);
+	cr_assert_null(C(&p)->side);
+	/* Memory back: the next loss gets a fast recovery. */
+	H->core->fail_side = 0;
+	skip_output();
+}
