@@ -190,6 +190,10 @@ struct tcp_conn {
 	uint16_t rec;       /* REC_* */
 	bool dsack;         /* report side->dsack_* (RFC 2883) */
 	uint8_t cc_algo;    /* enum tcp_cc_algo */
+	/* Wraps of SND.UNA - ISS and RCV.NXT - IRS: with them the byte
+	 * counters come from the sequence numbers (tcp_bytes_acked(),
+	 * tcp_bytes_received()), good for 2^48 bytes each way. */
+	uint16_t snd_wraps, rcv_wraps;
 
 	/* Deadlines, 32-bit (tcp_dl(): core time in microseconds, modulo
 	 * 2^32); 0: not armed. Set them with tcp_dl(), read them with
@@ -222,12 +226,41 @@ struct tcp_conn {
 	void *app_arg;
 	uint64_t app_data[2];
 
-	/* Per-connection counters. */
-	uint64_t bytes_acked;
-	uint64_t bytes_received;
-
 	struct core *core;
 };
+
+/* Data bytes the peer acknowledged: SND.UNA's distance from ISS, less
+ * the SYN and our FIN once acknowledged. */
+static inline uint64_t tcp_bytes_acked(const struct tcp_conn *c)
+{
+	uint32_t off = c->snd_una - c->iss;
+	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	bool syn = off || c->snd_wraps;
+	bool fin = (c->flags & TF_FIN_SENT) && c->snd_una == data_end + 1;
+
+	return ((uint64_t)c->snd_wraps << 32) + off - syn - fin;
+}
+
+/* Data bytes received in order: RCV.NXT's distance from IRS, less the
+ * peer's SYN and FIN. */
+static inline uint64_t tcp_bytes_received(const struct tcp_conn *c)
+{
+	uint32_t off = c->rcv_nxt - c->irs;
+	bool syn = off || c->rcv_wraps;
+	bool fin = c->flags & TF_RCVD_FIN;
+
+	return ((uint64_t)c->rcv_wraps << 32) + off - syn - fin;
+}
+
+/* RCV.NXT moves on by n (n < 2^31), counting the wraps. */
+static inline void tcp_rcv_advance(struct tcp_conn *c, uint32_t n)
+{
+	uint32_t before = c->rcv_nxt - c->irs;
+
+	c->rcv_nxt += n;
+	if (c->rcv_nxt - c->irs < before)
+		c->rcv_wraps++;
+}
 
 /*
  * 32-bit deadlines. A deadline is stored as core time in microseconds,

@@ -186,7 +186,8 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		if ((c->flags & TF_FIN_SENT) &&
 		    ack == c->snd_buf_seq + c->sndbuf.len + 1)
 			acked--;
-		c->bytes_acked += acked;
+		if (ack - c->iss < old_una - c->iss)
+			c->snd_wraps++; /* for tcp_bytes_acked() */
 		c->snd_una = ack;
 		/* Keep the Nagle mark within reach of the sequence
 		 * helpers: once acknowledged it only needs to trail. */
@@ -307,8 +308,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		return false;
 	}
 	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
-	c->rcv_nxt += n;
-	c->bytes_received += n;
+	tcp_rcv_advance(c, n);
 	c->rcv_unacked += n;
 	if (n < seg->len)
 		seg->flags &= ~TCP_FIN; /* the FIN is beyond what we took */
@@ -334,7 +334,7 @@ static void fin_input(struct core *core, struct tcp_conn *c)
 	 * anything the peer sent; it is acknowledged, and restarts
 	 * TIME-WAIT, like a retransmission. */
 	if (!(c->flags & TF_RCVD_FIN))
-		c->rcv_nxt++;
+		tcp_rcv_advance(c, 1);
 	/* The FIN ends the peer's stream: whatever is still held beyond it
 	 * is not data (a broken or hostile peer sent it), so it is neither
 	 * kept nor SACKed any more. */

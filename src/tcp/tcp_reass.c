@@ -108,8 +108,7 @@ bool tcp_reass_advance(struct tcp_conn *c)
 			uint32_t d = o->blk[0].end - c->rcv_nxt;
 
 			c->rcvbuf.len += d;
-			c->rcv_nxt += d;
-			c->bytes_received += d;
+			tcp_rcv_advance(c, d);
 			c->rcv_unacked += d;
 		}
 		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));

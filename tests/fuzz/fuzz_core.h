@@ -140,9 +140,9 @@ static void app_read(struct tundra_conn *tc, size_t n)
 
 	FUZZ_CHECK(got == c->rcvbuf.len, "peek %zu != rcvbuf %u", got,
 		   c->rcvbuf.len);
-	FUZZ_CHECK(c->bytes_received >= got, "more unread than received");
+	FUZZ_CHECK(tcp_bytes_received(c) >= got, "more unread than received");
 	/* The first unread byte's sequence number. */
-	seq = c->irs + 1 + (uint32_t)(c->bytes_received - got);
+	seq = c->irs + 1 + (uint32_t)(tcp_bytes_received(c) - got);
 	for (int v = 0; v < 2 && k < got; v++) {
 		const uint8_t *p = iov[v].iov_base;
 		for (size_t i = 0; i < iov[v].iov_len; i++, k++)
@@ -466,11 +466,11 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 
 		FUZZ_CHECK(rfin == TCPS_HAVE_RCVD_FIN(c->state),
 			   "%s with RCVD_FIN %d", st, rfin);
-		FUZZ_CHECK(c->rcv_nxt - c->irs - 1 == c->bytes_received + rfin,
+		FUZZ_CHECK(c->rcv_nxt - c->irs - 1 == tcp_bytes_received(c) + rfin,
 			   "%s: rcv_nxt %u irs %u but %llu bytes received", st,
 			   c->rcv_nxt, c->irs,
-			   (unsigned long long)c->bytes_received);
-		FUZZ_CHECK(c->rcvbuf.len <= c->bytes_received, "rcvbuf.len");
+			   (unsigned long long)tcp_bytes_received(c));
+		FUZZ_CHECK(c->rcvbuf.len <= tcp_bytes_received(c), "rcvbuf.len");
 		FUZZ_CHECK(seq_leq(c->rcv_nxt, c->rcv_adv + rfin),
 			   "%s: rcv_nxt %u past the advertised edge %u", st,
 			   c->rcv_nxt, c->rcv_adv);
