@@ -178,7 +178,8 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 	if (seq_gt(ack, c->snd_una)) {
 		uint32_t acked = ack - c->snd_una;
 		uint32_t old_una = c->snd_una;
-		uint32_t fack = tcp_sb(c) ? tcp_sb(c)->r[tcp_sb(c)->n - 1].end : old_una;
+		const struct tcp_sb *sb = tcp_sb(c);
+		uint32_t fack = sb ? sb->r[sb->n - 1].end : old_una;
 
 		/* Count data only: not the SYN, nor our FIN. */
 		if (c->snd_una == c->iss)

@@ -320,10 +320,12 @@ static void enter_recovery(struct core *core, struct tcp_conn *c)
 	x->rxt_at = tcp_now_us(core);
 	x->pass_sacked = 0;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
-	if (tcp_undo(c))
-		tcp_undo(c)->entry_sacked = (uint8_t)MIN(
-			(tcp_sb(c) ? tcp_sb(c)->sacked : 0) / tcp_smss(c) + c->dupacks,
-			TCP_REORDER_MAX);
+	if (x->undo) {
+		uint32_t sacked = x->sb ? x->sb->sacked : 0;
+
+		x->undo->entry_sacked = (uint8_t)MIN(
+			sacked / tcp_smss(c) + c->dupacks, TCP_REORDER_MAX);
+	}
 	stat_add(core->stats.fast_recoveries, 1);
 	TP_RECOVERY(c, c->raddr, c->rport, c->snd_una, c->cc.cwnd);
 	core_schedule(core, c);

@@ -136,7 +136,8 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 			core_schedule(core, c);
 		}
 	}
-	if (tcp_ka(c) && tcp_ka(c)->at && tcp_ka(c)->at <= now && keepalive_fire(core, c))
+	if (tcp_ka(c) && tcp_ka(c)->at && tcp_ka(c)->at <= now &&
+	    keepalive_fire(core, c))
 		return;
 	if (tcp_dl_due(c->pto_at, now))
 		tcp_tlp_fire(core, c);

@@ -466,11 +466,13 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 
 		FUZZ_CHECK(rfin == TCPS_HAVE_RCVD_FIN(c->state),
 			   "%s with RCVD_FIN %d", st, rfin);
-		FUZZ_CHECK(c->rcv_nxt - c->irs - 1 == tcp_bytes_received(c) + rfin,
+		FUZZ_CHECK(c->rcv_nxt - c->irs - 1 ==
+				   tcp_bytes_received(c) + rfin,
 			   "%s: rcv_nxt %u irs %u but %llu bytes received", st,
 			   c->rcv_nxt, c->irs,
 			   (unsigned long long)tcp_bytes_received(c));
-		FUZZ_CHECK(c->rcvbuf.len <= tcp_bytes_received(c), "rcvbuf.len");
+		FUZZ_CHECK(c->rcvbuf.len <= tcp_bytes_received(c),
+			   "rcvbuf.len");
 		FUZZ_CHECK(seq_leq(c->rcv_nxt, c->rcv_adv + rfin),
 			   "%s: rcv_nxt %u past the advertised edge %u", st,
 			   c->rcv_nxt, c->rcv_adv);

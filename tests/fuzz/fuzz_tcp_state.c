@@ -158,7 +158,8 @@ static uint32_t seq_base(uint8_t mode, const struct tcp_conn *c,
 	case 2:
 		return c->rcv_adv;
 	default:
-		return tcp_ooo(c) && tcp_ooo(c)->n ? tcp_ooo(c)->blk[0].end : c->rcv_nxt;
+		return tcp_ooo(c) && tcp_ooo(c)->n ? tcp_ooo(c)->blk[0].end
+						   : c->rcv_nxt;
 	}
 }
 

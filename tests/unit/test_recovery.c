@@ -673,7 +673,8 @@ CORE_TEST(tlp_probe_after_a_lost_ack)
 	/* The peer got everything; its ACK is lost. PTO = 2 SRTT. */
 	uint64_t pto = tcp_dl_ns(C(&p)->pto_at, H->now);
 	cr_assert_gt(pto, H->now);
-	cr_assert_lt(pto, tcp_dl_ns(C(&p)->rto_at, H->now), "PTO = 2 SRTT, before the RTO");
+	cr_assert_lt(pto, tcp_dl_ns(C(&p)->rto_at, H->now),
+		     "PTO = 2 SRTT, before the RTO");
 	advance(pto - H->now);
 	cr_assert_eq(collect(t), 1);
 	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq, "the last segment again");
@@ -981,7 +982,8 @@ CORE_TEST(side_structure_allocation_failure_survived)
 	cr_assert_eq(ST()->rto_timeouts, 1);
 	n = collect(t);
 	cr_assert_geq(n, 1);
-	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq, "the hole resent by the RTO");
+	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq,
+		     "the hole resent by the RTO");
 	cr_assert_null(C(&p)->side);
 	p.ts_ecr = t[0]->seg.opts.tsval;
 	ack_sack(&p, s[5]->seg.seq + 1448, NULL, 0);
