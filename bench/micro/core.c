@@ -306,7 +306,7 @@ static struct res rx_run(unsigned batch, uint32_t segs, bool peer_only)
 	struct res r;
 
 	tpl_build(&t, sport, 9, seq, E.iss + 1, TCP_ACK, NULL, 0, MSS);
-	bytes0 = c->bytes_received;
+	bytes0 = tcp_bytes_received(c);
 	t0 = now_ns();
 	segs = segs / batch * batch;
 	for (uint32_t i = 0; i < segs; i += batch) {
@@ -327,7 +327,7 @@ static struct res rx_run(unsigned batch, uint32_t segs, bool peer_only)
 		/* a delayed ACK, if the core delays them, goes out here */
 		now_sim += 1000 * 1000 * US;
 		core_timers(E.core, now_sim);
-		if (c->bytes_received - bytes0 != (uint64_t)segs * MSS ||
+		if (tcp_bytes_received(c) - bytes0 != (uint64_t)segs * MSS ||
 		    E.last_ack != seq)
 			die("rx: the core did not take (and ack) every segment");
 	}

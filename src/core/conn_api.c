@@ -37,7 +37,7 @@ void tundra_conn_consume(struct tundra_conn *tc, size_t n)
 	/* Nothing left to read and nothing held out of order: give the
 	 * buffer back (data_input allocates it again); an idle connection
 	 * costs its control block only. */
-	if (!c->rcvbuf.len && !c->ooo)
+	if (!c->rcvbuf.len && !tcp_ooo(c))
 		bbuf_free(&c->rcvbuf);
 	/* The right edge moves when it can move far enough (receiver SWS
 	 * avoidance, in tcp_rcv_window). That is worth an ACK of its own
@@ -132,18 +132,29 @@ void tundra_conn_set_keepalive(struct tundra_conn *tc, uint32_t idle_ms,
 		return;
 	if (!idle_ms) {
 		c->flags &= ~TF_KEEPALIVE;
-		free(c->ka);
-		c->ka = NULL;
+		if (c->side) {
+			free(c->side->ka);
+			c->side->ka = NULL;
+			tcp_side_put(c);
+		}
 		theap_update(c->core, c);
 		return;
 	}
 	/* Without memory for its state keep-alive stays as it was. */
-	if (!c->ka && !(c->ka = calloc(1, sizeof(*c->ka))))
-		return;
+	if (!tcp_ka(c)) {
+		struct tcp_side *x = tcp_side_get(c);
+
+		if (!x)
+			return;
+		if (!(x->ka = calloc(1, sizeof(*x->ka)))) {
+			tcp_side_put(c);
+			return;
+		}
+	}
 	c->flags |= TF_KEEPALIVE;
-	c->ka->idle_ms = idle_ms;
-	c->ka->intvl_ms = intvl_ms ? intvl_ms : 1;
-	c->ka->probes = probes;
+	tcp_ka(c)->idle_ms = idle_ms;
+	tcp_ka(c)->intvl_ms = intvl_ms ? intvl_ms : 1;
+	tcp_ka(c)->probes = probes;
 	tcp_keepalive_reset(c->core, c);
 }
 

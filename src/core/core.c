@@ -84,7 +84,11 @@ static void conn_free(struct tcp_conn *c)
 {
 	tcp_reass_free(c);
 	tcp_sack_free(c);
-	free(c->ka);
+	if (c->side) {
+		free(c->side->ka);
+		free(c->side);
+		c->side = NULL;
+	}
 	bbuf_free(&c->sndbuf);
 	bbuf_free(&c->rcvbuf);
 	free(c);
@@ -177,8 +181,8 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 			i->ssthresh = c->cc.ssthresh;
 			i->cc = tcp_cc_name(c->cc_algo);
 			i->in_recovery = c->rec & REC_RECOVERY;
-			i->bytes_acked = c->bytes_acked;
-			i->bytes_received = c->bytes_received;
+			i->bytes_acked = tcp_bytes_acked(c);
+			i->bytes_received = tcp_bytes_received(c);
 			i->sndbuf_used = c->sndbuf.len;
 			i->sndbuf_cap = c->sndbuf.mem ? bbuf_cap(&c->sndbuf)
 						      : core->sndbuf_cap;

@@ -120,6 +120,7 @@ struct core_stats {
 	uint64_t reorder_seen; /* DupThresh raised */
 	uint64_t tlp_probes, tlp_recoveries; /* RFC 8985 §7 */
 	uint64_t lost_retransmits;
+	uint64_t side_nomem; /* side structure not allocated: fell back */
 	uint64_t syncookies_sent, syncookies_ok, syncookies_failed;
 	uint64_t challenge_acks_sent, challenge_acks_limited;
 	uint64_t reass_bytes; /* gauge: out-of-order bytes held now */

@@ -45,6 +45,9 @@ struct core {
 	uint16_t ip_id;
 	uint32_t port_seq; /* varies the ephemeral port search */
 	uint64_t now;
+	/* Tests: fail this many side structure allocations (tcp_side.c)
+	 * before the next one succeeds; UINT32_MAX: all of them. */
+	uint32_t fail_side;
 
 	/* Defences (tcp_syncookie.c, tcp_challenge.c, tcp_reass.c). */
 	uint16_t *synq;          /* SYN-RECEIVED count per local port */
@@ -74,7 +77,7 @@ struct tcp_conn *theap_min(struct core *core);
 /* The keep-alive deadline, 0 when none. */
 static inline uint64_t tcp_ka_at(const struct tcp_conn *c)
 {
-	return c->ka ? c->ka->at : 0;
+	return tcp_ka(c) ? tcp_ka(c)->at : 0;
 }
 
 /* The connection's key in the heap; 0 when it has no deadline. */

@@ -82,8 +82,11 @@ void theap_update(struct core *core, struct tcp_conn *c)
 {
 	uint64_t at = 0;
 
-	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, tcp_ka_at(c),
-			       c->pto_at };
+	const uint64_t now = core->now;
+	const uint64_t t[] = { tcp_dl_ns(c->rto_at, now),
+			       tcp_dl_ns(c->tw_at, now),
+			       tcp_dl_ns(c->dack_at, now), tcp_ka_at(c),
+			       tcp_dl_ns(c->pto_at, now) };
 
 	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i] && (!at || t[i] < at))

@@ -65,6 +65,7 @@
 	X(tlp_probes, 0, "tail loss probes sent (RFC 8985)")                 \
 	X(lost_retransmits, 0, "retransmission passes restarted: one was lost")\
 	X(tlp_recoveries, 0, "probes that repaired a loss (window reduced)") \
+	X(side_nomem, 0, "connection side structures not allocated (no memory)") \
 	X(icmp_echo, 0, "ICMP echo requests answered")                        \
 	X(wakeups, 0, "times another thread had to wake the worker")          \
 	X(batches, 0, "worker loop turns that found work")                    \
@@ -191,6 +192,7 @@ static int snap_take(struct tundra *t, struct snap *s)
 		v[WF_tlp_probes] = stat_read(cs->tlp_probes);
 		v[WF_lost_retransmits] = stat_read(cs->lost_retransmits);
 		v[WF_tlp_recoveries] = stat_read(cs->tlp_recoveries);
+		v[WF_side_nomem] = stat_read(cs->side_nomem);
 		v[WF_icmp_echo] = stat_read(cs->icmp_echo);
 		v[WF_wakeups] = wakeups_of(&w->wake);
 		v[WF_batches] = stat_read(w->batches);

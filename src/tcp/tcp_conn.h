@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/bbuf.h"
 #include "tcp/tcp_cc.h"
@@ -125,6 +126,7 @@ struct tcp_sb {
  * episode that may still be undone lives in a side structure that exists
  * only until the episode is decided (struct tcp_undo). */
 struct tcp_undo;
+struct tcp_side;
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). The local address is the
@@ -186,36 +188,30 @@ struct tcp_conn {
 	uint8_t dupacks;
 	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 	uint16_t rec;       /* REC_* */
-	bool dsack;         /* report [dsack_start, dsack_end) (RFC 2883) */
+	bool dsack;         /* report side->dsack_* (RFC 2883) */
 	uint8_t cc_algo;    /* enum tcp_cc_algo */
+	/* Wraps of SND.UNA - ISS and RCV.NXT - IRS: with them the byte
+	 * counters come from the sequence numbers (tcp_bytes_acked(),
+	 * tcp_bytes_received()), good for 2^48 bytes each way. */
+	uint16_t snd_wraps, rcv_wraps;
 
-	/* Deadlines in core time (ns); 0: not armed. The earliest is the
-	 * connection's key in the timer heap (timer_heap.c). */
-	uint64_t rto_at;
-	uint64_t tw_at;   /* TIME-WAIT expiry */
-	uint64_t dack_at; /* delayed ACK due */
-	uint64_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
+	/* Deadlines, 32-bit (tcp_dl(): core time in microseconds, modulo
+	 * 2^32); 0: not armed. Set them with tcp_dl(), read them with
+	 * tcp_dl_ns() / tcp_dl_due(). The earliest is the connection's key
+	 * in the timer heap (timer_heap.c). */
+	uint32_t rto_at;
+	uint32_t tw_at;   /* TIME-WAIT expiry */
+	uint32_t dack_at; /* delayed ACK due */
+	uint32_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
 
 	/* Congestion control and loss recovery (tcp_cc.c, tcp_sack.c). */
 	struct tcp_cc cc;
-	uint32_t recover;    /* RFC 6582 recover / RFC 6675 RecoveryPoint */
-	uint32_t high_rxt;   /* RFC 6675 HighRxt */
-	uint32_t rxt_mark;   /* SND.MAX when this pass of retransmissions
-				began: SACKs beyond it mean they were lost */
-	uint32_t pass_sacked; /* bytes of this pass's retransmissions (below
-				 HighRxt) SACKed since it began */
-	uint32_t rxt_hw;     /* end of the highest retransmission (with
-				REC_RXT_HW): a hole below it that fills may
-				have been filled by our resend, so it proves
-				no reordering (Linux: TCPCB_EVER_RETRANS) */
-	uint32_t tlp_high;   /* SND.MAX when the probe went */
-	uint32_t dsack_start, dsack_end;
-	uint32_t rxt_at;     /* ... and when (rxt_mark; tcp_now_us) */
+	/* RFC 6582 recover / RFC 6675 RecoveryPoint: here, not in the side
+	 * structure, as REC_RTO_GUARD may outlive the data in flight (it
+	 * holds until SND.UNA passes it). */
+	uint32_t recover;
 	uint32_t retransmits; /* segments retransmitted (a counter) */
-	struct tcp_undo *undo; /* with REC_UNDO */
-	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
-	struct tcp_sb *sb;
-	struct tcp_ooo *ooo;
+	struct tcp_side *side; /* NULL while it would hold nothing */
 	uint64_t retrans_bytes;
 
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
@@ -230,12 +226,81 @@ struct tcp_conn {
 	void *app_arg;
 	uint64_t app_data[2];
 
-	/* Per-connection counters. */
-	uint64_t bytes_acked;
-	uint64_t bytes_received;
-
 	struct core *core;
 };
+
+/* Data bytes the peer acknowledged: SND.UNA's distance from ISS, less
+ * the SYN and our FIN once acknowledged. */
+static inline uint64_t tcp_bytes_acked(const struct tcp_conn *c)
+{
+	uint32_t off = c->snd_una - c->iss;
+	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	bool syn = off || c->snd_wraps;
+	bool fin = (c->flags & TF_FIN_SENT) && c->snd_una == data_end + 1;
+
+	return ((uint64_t)c->snd_wraps << 32) + off - syn - fin;
+}
+
+/* Data bytes received in order: RCV.NXT's distance from IRS, less the
+ * peer's SYN and FIN. */
+static inline uint64_t tcp_bytes_received(const struct tcp_conn *c)
+{
+	uint32_t off = c->rcv_nxt - c->irs;
+	bool syn = off || c->rcv_wraps;
+	bool fin = c->flags & TF_RCVD_FIN;
+
+	return ((uint64_t)c->rcv_wraps << 32) + off - syn - fin;
+}
+
+/* RCV.NXT moves on by n (n < 2^31), counting the wraps. */
+static inline void tcp_rcv_advance(struct tcp_conn *c, uint32_t n)
+{
+	uint32_t before = c->rcv_nxt - c->irs;
+
+	c->rcv_nxt += n;
+	if (c->rcv_nxt - c->irs < before)
+		c->rcv_wraps++;
+}
+
+/*
+ * 32-bit deadlines. A deadline is stored as core time in microseconds,
+ * rounded up (a timer fires at most 999 ns late), modulo 2^32 (71.6
+ * minutes), 0 meaning "not armed" (a deadline that lands on 0 moves one
+ * microsecond later). It is read back against the clock: at most
+ * TCP_DL_PAST behind now — timers run as soon as they are due, so an armed
+ * deadline is never far behind — and otherwise ahead, by up to 71.6
+ * minutes less TCP_DL_PAST (67 minutes): the longest timer is an RTO
+ * backed off to rto_max, which the configuration caps at 60 minutes
+ * (TIME-WAIT at 10).
+ */
+#define TCP_DL_PAST (1u << 28) /* µs: 268 s */
+
+/* The stored form of the deadline at_ns (core time). */
+static inline uint32_t tcp_dl(uint64_t at_ns)
+{
+	uint32_t t = (uint32_t)((at_ns + 999) / 1000);
+
+	return t ? t : 1;
+}
+
+/* The deadline t in core time (ns) as seen at now; 0 if not armed. */
+static inline uint64_t tcp_dl_ns(uint32_t t, uint64_t now)
+{
+	uint64_t now_us = now / 1000;
+	uint32_t d = t - (uint32_t)now_us;
+
+	if (!t)
+		return 0;
+	if (d > (uint32_t)-TCP_DL_PAST) /* behind now */
+		return (now_us - (uint32_t)-d) * 1000;
+	return (now_us + d) * 1000;
+}
+
+/* The deadline t is armed and due at now. */
+static inline bool tcp_dl_due(uint32_t t, uint64_t now)
+{
+	return t && tcp_dl_ns(t, now) <= now;
+}
 
 /* Keep-alive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): few connections use
  * it, so its state is allocated when the app turns it on
@@ -257,5 +322,78 @@ struct tcp_undo {
 	uint32_t tsval;       /* our TSval on it; 0: not sent yet */
 	uint8_t entry_sacked; /* SACKed segments when recovery began */
 };
+
+/*
+ * What only an active connection needs, behind one pointer of the
+ * control block: the side structures (each allocated while in use, see
+ * above), the D-SACK block waiting for our next ACK, and the loss
+ * recovery state that means something only while the REC_ bit beside it
+ * is set. The side structure is allocated when the first of them is
+ * needed (tcp_side_get) and freed when the last goes (tcp_side_put): in
+ * recovery, with a retransmission or a tail loss probe unacknowledged,
+ * while the peer reports holes or we hold out-of-order data. An idle
+ * connection (everything acknowledged, nothing held) has none; what must
+ * survive an idle period (cwnd, ssthresh, CUBIC's state, SRTT/RTTVAR/RTO,
+ * DupThresh, recover) stays in the control block. Read the pointers
+ * through tcp_sb() etc., which are NULL without it.
+ */
+#define REC_SIDE (REC_RECOVERY | REC_RXT_HW | REC_TLP)
+struct tcp_side {
+	struct tcp_undo *undo; /* with REC_UNDO */
+	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
+	struct tcp_sb *sb;     /* while the peer reports holes */
+	struct tcp_ooo *ooo;   /* while we hold out-of-order data */
+	uint32_t dsack_start, dsack_end; /* with tcp_conn.dsack */
+	/* With REC_RECOVERY (tcp_sack.c): set when recovery begins. */
+	uint32_t high_rxt;    /* RFC 6675 HighRxt */
+	uint32_t rxt_mark;    /* SND.MAX when this pass of retransmissions
+				 began: SACKs beyond it mean they were
+				 lost */
+	uint32_t rxt_at;      /* ... and when (tcp_now_us) */
+	uint32_t pass_sacked; /* bytes of this pass's retransmissions
+				 (below HighRxt) SACKed since it began */
+	/* With REC_RXT_HW: end of the highest retransmission. A hole below
+	 * it that fills may have been filled by our resend, so it proves
+	 * no reordering (Linux: TCPCB_EVER_RETRANS). */
+	uint32_t rxt_hw;
+	uint32_t tlp_high; /* with REC_TLP: SND.MAX when the probe went */
+};
+
+static inline struct tcp_sb *tcp_sb(const struct tcp_conn *c)
+{
+	return c->side ? c->side->sb : NULL;
+}
+
+static inline struct tcp_ooo *tcp_ooo(const struct tcp_conn *c)
+{
+	return c->side ? c->side->ooo : NULL;
+}
+
+static inline struct tcp_undo *tcp_undo(const struct tcp_conn *c)
+{
+	return c->side ? c->side->undo : NULL;
+}
+
+static inline struct tcp_ka *tcp_ka(const struct tcp_conn *c)
+{
+	return c->side ? c->side->ka : NULL;
+}
+
+/* The side structure, allocated if need be (tcp_side.c); NULL without
+ * memory, counted (side_nomem): the caller goes on without what it
+ * wanted to keep there. */
+struct tcp_side *tcp_side_get(struct tcp_conn *c);
+
+/* Free the side structure if it holds nothing any more. */
+static inline void tcp_side_put(struct tcp_conn *c)
+{
+	struct tcp_side *x = c->side;
+
+	if (x && !x->undo && !x->ka && !x->sb && !x->ooo && !c->dsack &&
+	    !(c->rec & REC_SIDE)) {
+		free(x);
+		c->side = NULL;
+	}
+}
 
 #endif

@@ -131,10 +131,13 @@ static void enter_time_wait(struct core *core, struct tcp_conn *c)
 {
 	tcp_set_state(c, TCPS_TIME_WAIT);
 	c->rto_at = 0;
-	free(c->ka); /* no keep-alive in TIME-WAIT */
-	c->ka = NULL;
+	if (c->side) { /* no keep-alive in TIME-WAIT */
+		free(c->side->ka);
+		c->side->ka = NULL;
+		tcp_side_put(c);
+	}
 	c->flags &= ~TF_KEEPALIVE;
-	c->tw_at = core->now + core->cfg.time_wait_ns;
+	c->tw_at = tcp_dl(core->now + core->cfg.time_wait_ns);
 	theap_update(core, c);
 }
 
@@ -175,7 +178,8 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 	if (seq_gt(ack, c->snd_una)) {
 		uint32_t acked = ack - c->snd_una;
 		uint32_t old_una = c->snd_una;
-		uint32_t fack = c->sb ? c->sb->r[c->sb->n - 1].end : old_una;
+		const struct tcp_sb *sb = tcp_sb(c);
+		uint32_t fack = sb ? sb->r[sb->n - 1].end : old_una;
 
 		/* Count data only: not the SYN, nor our FIN. */
 		if (c->snd_una == c->iss)
@@ -183,7 +187,8 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		if ((c->flags & TF_FIN_SENT) &&
 		    ack == c->snd_buf_seq + c->sndbuf.len + 1)
 			acked--;
-		c->bytes_acked += acked;
+		if (ack - c->iss < old_una - c->iss)
+			c->snd_wraps++; /* for tcp_bytes_acked() */
 		c->snd_una = ack;
 		/* Keep the Nagle mark within reach of the sequence
 		 * helpers: once acknowledged it only needs to trail. */
@@ -226,7 +231,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		tcp_recovery_newack(core, c, seg, acked, fack);
 	} else if (ack == c->snd_una && c->snd_una != c->snd_max &&
 		   TCPS_HAVE_ESTABLISHED(c->state)) {
-		uint32_t before = c->sb ? c->sb->sacked : 0;
+		uint32_t before = tcp_sb(c) ? tcp_sb(c)->sacked : 0;
 
 		if (c->flags & TF_SACK) {
 			/* RFC 6675 §2: with SACK, a duplicate ACK is one
@@ -235,7 +240,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 			 * tells of no loss. */
 			if (seg->opts.nsack)
 				tcp_sack_update(core, c, seg);
-			if (c->sb && c->sb->sacked != before)
+			if (tcp_sb(c) && tcp_sb(c)->sacked != before)
 				tcp_recovery_dupack(core, c);
 		} else if (!seg->len && !(seg->flags & (TCP_SYN | TCP_FIN)) &&
 			   ((uint32_t)seg->wnd << c->snd_wscale) ==
@@ -304,13 +309,12 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		return false;
 	}
 	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
-	c->rcv_nxt += n;
-	c->bytes_received += n;
+	tcp_rcv_advance(c, n);
 	c->rcv_unacked += n;
 	if (n < seg->len)
 		seg->flags &= ~TCP_FIN; /* the FIN is beyond what we took */
 	c->flags |= TF_DACK | TF_READABLE;
-	if (c->ooo) {
+	if (tcp_ooo(c)) {
 		/* RFC 5681 §4.2: a segment that fills a hole is ACKed at
 		 * once. */
 		c->flags |= TF_ACK_NOW;
@@ -331,7 +335,7 @@ static void fin_input(struct core *core, struct tcp_conn *c)
 	 * anything the peer sent; it is acknowledged, and restarts
 	 * TIME-WAIT, like a retransmission. */
 	if (!(c->flags & TF_RCVD_FIN))
-		c->rcv_nxt++;
+		tcp_rcv_advance(c, 1);
 	/* The FIN ends the peer's stream: whatever is still held beyond it
 	 * is not data (a broken or hostile peer sent it), so it is neither
 	 * kept nor SACKed any more. */
@@ -507,9 +511,15 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			if ((c->flags & TF_SACK) && seg->len &&
 			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
 			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len) {
-				c->dsack = true;
-				c->dsack_start = seg->seq;
-				c->dsack_end = seg->seq + seg->len;
+				struct tcp_side *x = tcp_side_get(c);
+
+				/* Without memory, no D-SACK: it is
+				 * advice, the sender copes (§4). */
+				if (x) {
+					c->dsack = true;
+					x->dsack_start = seg->seq;
+					x->dsack_end = seg->seq + seg->len;
+				}
 			}
 			core_drop(core, DROP_TCP_NOT_ACCEPTABLE);
 			core_schedule(core, c);

@@ -304,7 +304,7 @@ void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 	if (c->snd_una == c->snd_max) {
 		c->rto_at = 0;
 	} else {
-		c->rto_at = core->now + tcp_rto_ns(c);
+		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 	}
 	tcp_arm_pto(core, c);
 	theap_update(core, c);
@@ -355,12 +355,13 @@ static bool send_one_ack(struct core *core, struct tcp_conn *c, uint32_t seq,
 	spec_for(core, c, &s, seq, TCP_ACK);
 	if ((c->flags & TF_SACK) && c->dsack) {
 		/* RFC 2883 §4: the D-SACK block first, once. */
-		blocks[0][0] = c->dsack_start;
-		blocks[0][1] = c->dsack_end;
+		blocks[0][0] = c->side->dsack_start;
+		blocks[0][1] = c->side->dsack_end;
 		n = 1;
 		c->dsack = false;
+		tcp_side_put(c);
 	}
-	if ((c->flags & TF_SACK) && c->ooo) {
+	if ((c->flags & TF_SACK) && tcp_ooo(c)) {
 		if (newest) {
 			/* RFC 2018 §4: the first block is always the one
 			 * with the most recent segment. */
@@ -406,13 +407,13 @@ static bool send_ack(struct core *core, struct tcp_conn *c, uint32_t seq)
 
 	if (!send_one_ack(core, c, seq, false, &below))
 		return false;
-	while (c->ooo && (c->flags & TF_SACK) &&
+	while (tcp_ooo(c) && (c->flags & TF_SACK) &&
 	       tcp_sack_changed(c, below) && extra++ < TCP_OOO_MAX) {
 		if (!send_one_ack(core, c, seq, true, &below))
 			break; /* out of descriptors: the next ACK will do */
 	}
-	if (c->ooo)
-		c->ooo->acked_stamp = c->ooo->stamp;
+	if (tcp_ooo(c))
+		tcp_ooo(c)->acked_stamp = tcp_ooo(c)->stamp;
 	c->flags &= ~(TF_PROBE | TF_SACK_NOW);
 	return true;
 }
@@ -508,7 +509,7 @@ static bool recovery_output(struct core *core, struct tcp_conn *c,
 		if (seq == c->snd_una)
 			tcp_rearm_rto(core, c);
 		c->rec &= (uint16_t)~REC_RXT_FIRST;
-		c->high_rxt = seq + n + fin;
+		c->side->high_rxt = seq + n + fin; /* in recovery */
 		*pipe += n + fin;
 		if (!(c->flags & TF_SACK))
 			break; /* NewReno: one segment per partial ACK */
@@ -529,9 +530,15 @@ static bool tlp_retransmit(struct core *core, struct tcp_conn *c)
 
 	if (c->snd_una == c->snd_max)
 		return true;
-	if (!send_data(core, c, end - n, n, fin))
+	/* The probe's episode needs the side structure (tlp_high); without
+	 * it no probe: the RTO, armed from now (tcp_tlp_fire), recovers. */
+	if (!tcp_side_get(c))
+		return true;
+	if (!send_data(core, c, end - n, n, fin)) {
+		tcp_side_put(c);
 		return false;
-	c->tlp_high = c->snd_max;
+	}
+	c->side->tlp_high = c->snd_max;
 	c->rec |= REC_TLP;
 	return true;
 }
@@ -593,7 +600,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		int32_t room;
 		bool fin, idle;
 
-		if (seq_lt(c->snd_nxt, c->snd_max) && c->sb) {
+		if (seq_lt(c->snd_nxt, c->snd_max) && tcp_sb(c)) {
 			/* Going back after a timeout: what the peer SACKed
 			 * is not sent again (RFC 6675 §5.1). */
 			c->snd_nxt = tcp_sack_skip(c, c->snd_nxt, &next);
@@ -670,7 +677,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (c->snd_max == sent_new && !tlp_retransmit(core, c))
 			return false;
 		/* §7.3: the RTO runs from the probe. */
-		c->rto_at = core->now + tcp_rto_ns(c);
+		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 		theap_update(core, c);
 	} else if (seq_gt(c->snd_max, sent_new)) {
 		/* §7.2: new data went: the probe waits from now. */
@@ -700,7 +707,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
 		} else if (!c->dack_at) {
-			c->dack_at = core->now + core->cfg.delack_ns;
+			c->dack_at = tcp_dl(core->now + core->cfg.delack_ns);
 			theap_update(core, c);
 		}
 	}
@@ -715,7 +722,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
 	if (c->snd_una == c->snd_max && !c->rto_at &&
 	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
-		c->rto_at = core->now + tcp_rto_ns(c);
+		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 		theap_update(core, c);
 	}
 	return true;

@@ -39,14 +39,20 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 				  uint32_t seq, const uint8_t *data,
 				  uint32_t len, bool fin)
 {
-	struct tcp_ooo *o = c->ooo;
+	struct tcp_ooo *o = tcp_ooo(c);
 	uint32_t start = seq, end = seq + len;
 	unsigned i, j;
 
 	if (!o) {
-		o = c->ooo = calloc(1, sizeof(*o));
-		if (!o)
+		struct tcp_side *x = tcp_side_get(c);
+
+		if (!x)
 			return DROP_TCP_NO_MEMORY;
+		o = x->ooo = calloc(1, sizeof(*o));
+		if (!o) {
+			tcp_side_put(c);
+			return DROP_TCP_NO_MEMORY;
+		}
 	}
 	if (fin) {
 		o->has_fin = true;
@@ -92,7 +98,7 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 
 bool tcp_reass_advance(struct tcp_conn *c)
 {
-	struct tcp_ooo *o = c->ooo;
+	struct tcp_ooo *o = tcp_ooo(c);
 	bool fin;
 
 	if (!o)
@@ -102,8 +108,7 @@ bool tcp_reass_advance(struct tcp_conn *c)
 			uint32_t d = o->blk[0].end - c->rcv_nxt;
 
 			c->rcvbuf.len += d;
-			c->rcv_nxt += d;
-			c->bytes_received += d;
+			tcp_rcv_advance(c, d);
 			c->rcv_unacked += d;
 		}
 		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));
@@ -118,28 +123,32 @@ bool tcp_reass_advance(struct tcp_conn *c)
 		o->has_fin = false;
 	if (!o->n && (!o->has_fin || fin)) {
 		free(o);
-		c->ooo = NULL;
+		c->side->ooo = NULL;
+		tcp_side_put(c);
 	}
 	return fin;
 }
 
 void tcp_reass_free(struct tcp_conn *c)
 {
-	if (c->ooo) {
+	struct tcp_ooo *o = tcp_ooo(c);
+
+	if (o) {
 		struct core *core = c->core;
 
-		core->ooo_bytes -= c->ooo->bytes;
+		core->ooo_bytes -= o->bytes;
 		__atomic_store_n(&core->stats.reass_bytes, core->ooo_bytes,
 				 __ATOMIC_RELAXED);
+		free(o);
+		c->side->ooo = NULL;
+		tcp_side_put(c);
 	}
-	free(c->ooo);
-	c->ooo = NULL;
 }
 
 unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
 			 unsigned max, uint32_t *below)
 {
-	const struct tcp_ooo *o = c->ooo;
+	const struct tcp_ooo *o = tcp_ooo(c);
 	unsigned n = 0;
 
 	if (!o)
@@ -164,7 +173,7 @@ unsigned tcp_sack_blocks(const struct tcp_conn *c, uint32_t (*out)[2],
 
 unsigned tcp_sack_changed(const struct tcp_conn *c, uint32_t below)
 {
-	const struct tcp_ooo *o = c->ooo;
+	const struct tcp_ooo *o = tcp_ooo(c);
 	unsigned n = 0;
 
 	for (unsigned i = 0; o && i < o->n; i++)

@@ -62,11 +62,19 @@ static void sb_insert(struct tcp_sb *sb, uint32_t s, uint32_t e)
 	sb->sacked += e - s;
 }
 
+/* RFC 6675 HighRxt. It means something only in recovery (where the side
+ * structure holds it, set when recovery begins); outside, nothing above
+ * SND.UNA counts as retransmitted. */
+static uint32_t high_rxt(const struct tcp_conn *c)
+{
+	return (c->rec & REC_RECOVERY) ? c->side->high_rxt : c->snd_una;
+}
+
 void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		     const struct tcp_seg *seg)
 {
-	bool pass = (c->rec & REC_RECOVERY) && seq_lt(c->snd_una, c->high_rxt);
-	uint32_t before = pass ? tcp_sack_between(c, c->snd_una, c->high_rxt)
+	bool pass = (c->rec & REC_RECOVERY) && seq_lt(c->snd_una, high_rxt(c));
+	uint32_t before = pass ? tcp_sack_between(c, c->snd_una, high_rxt(c))
 			       : 0;
 
 	for (unsigned b = 0; b < seg->opts.nsack; b++) {
@@ -79,7 +87,7 @@ void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		    seq_gt(e, c->snd_max) || e - s > c->snd_max - c->snd_una) {
 			/* RFC 8985 §7.4.1: a D-SACK for the probe says the
 			 * original had arrived: no loss to respond to. */
-			if ((c->rec & REC_TLP) && e == c->tlp_high &&
+			if ((c->rec & REC_TLP) && e == c->side->tlp_high &&
 			    seq_leq(e, c->snd_una))
 				c->rec |= REC_TLP_DSACK;
 			stat_add(core->stats.sack_ignored, 1);
@@ -87,21 +95,25 @@ void tcp_sack_update(struct core *core, struct tcp_conn *c,
 		}
 		if (seq_lt(s, c->snd_una))
 			s = c->snd_una;
-		if (!c->sb) {
-			c->sb = calloc(1, sizeof(*c->sb));
-			if (!c->sb)
+		if (!tcp_sb(c)) {
+			struct tcp_side *x = tcp_side_get(c);
+
+			if (x && !(x->sb = calloc(1, sizeof(*x->sb))))
+				tcp_side_put(c);
+			if (!tcp_sb(c))
 				return; /* recovery goes on without SACK */
 		}
-		sb_insert(c->sb, s, e);
+		sb_insert(tcp_sb(c), s, e);
 	}
 	if (pass)
-		c->pass_sacked += tcp_sack_between(c, c->snd_una, c->high_rxt) -
+		c->side->pass_sacked += tcp_sack_between(c, c->snd_una,
+							 high_rxt(c)) -
 				  before;
 }
 
 void tcp_sack_advance(struct tcp_conn *c)
 {
-	struct tcp_sb *sb = c->sb;
+	struct tcp_sb *sb = tcp_sb(c);
 	unsigned i = 0;
 
 	if (!sb)
@@ -120,22 +132,26 @@ void tcp_sack_advance(struct tcp_conn *c)
 	}
 	if (!sb->n) {
 		free(sb);
-		c->sb = NULL;
+		c->side->sb = NULL;
+		tcp_side_put(c);
 	}
 }
 
 void tcp_sack_free(struct tcp_conn *c)
 {
-	free(c->sb);
-	c->sb = NULL;
-	free(c->undo);
-	c->undo = NULL;
+	if (c->side) {
+		free(c->side->sb);
+		c->side->sb = NULL;
+		free(c->side->undo);
+		c->side->undo = NULL;
+		tcp_side_put(c);
+	}
 }
 
 /* SACKed bytes within [a, b). */
 uint32_t tcp_sack_between(const struct tcp_conn *c, uint32_t a, uint32_t b)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 	uint32_t n = 0;
 
 	if (!sb || !seq_lt(a, b))
@@ -160,7 +176,7 @@ uint32_t tcp_sack_between(const struct tcp_conn *c, uint32_t a, uint32_t b)
  */
 static uint32_t lost_end(const struct tcp_conn *c)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 	uint32_t l = c->snd_una, acc = 0;
 
 	if (sb) {
@@ -196,10 +212,10 @@ uint32_t tcp_pipe(const struct tcp_conn *c)
 	/* Unsacked octets below the boundary are lost: not in flight ... */
 	lost = (l - c->snd_una) - tcp_sack_between(c, c->snd_una, l);
 	/* ... unless retransmitted: those below HighRxt are again. */
-	hr = seq_gt(c->high_rxt, c->snd_una) ? seq_min(c->high_rxt, l)
+	hr = seq_gt(high_rxt(c), c->snd_una) ? seq_min(high_rxt(c), l)
 					     : c->snd_una;
 	rexmit = (hr - c->snd_una) - tcp_sack_between(c, c->snd_una, hr);
-	return out - (c->sb ? c->sb->sacked : 0) - lost + rexmit;
+	return out - (tcp_sb(c) ? tcp_sb(c)->sacked : 0) - lost + rexmit;
 }
 
 /* Octets in flight outside recovery: sent from SND.UNA to SND.NXT (after
@@ -216,9 +232,9 @@ uint32_t tcp_in_flight(const struct tcp_conn *c)
 bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 		   bool *fin)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 	uint32_t l = lost_end(c);
-	uint32_t s = seq_gt(c->high_rxt, c->snd_una) ? c->high_rxt : c->snd_una;
+	uint32_t s = seq_gt(high_rxt(c), c->snd_una) ? high_rxt(c) : c->snd_una;
 	uint32_t hole_end = c->snd_max;
 	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
 	unsigned i;
@@ -258,11 +274,17 @@ bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 static void arm_undo(struct tcp_conn *c)
 {
 	if (!(c->rec & REC_UNDO)) {
-		if (!c->undo && !(c->undo = malloc(sizeof(*c->undo))))
+		struct tcp_side *x = tcp_side_get(c);
+
+		if (!x)
 			return;
-		c->undo->cc = c->cc;
-		c->undo->tsval = 0;
-		c->undo->entry_sacked = 0;
+		if (!x->undo && !(x->undo = malloc(sizeof(*x->undo)))) {
+			tcp_side_put(c);
+			return;
+		}
+		x->undo->cc = c->cc;
+		x->undo->tsval = 0;
+		x->undo->entry_sacked = 0;
 		c->rec |= REC_UNDO;
 	}
 }
@@ -271,26 +293,39 @@ static void arm_undo(struct tcp_conn *c)
 static void drop_undo(struct tcp_conn *c)
 {
 	c->rec &= (uint16_t)~REC_UNDO;
-	free(c->undo);
-	c->undo = NULL;
+	if (c->side) {
+		free(c->side->undo);
+		c->side->undo = NULL;
+		tcp_side_put(c);
+	}
 }
 
 /* RFC 6675 §5 (4) / RFC 5681 §3.2: fast retransmit, then recovery. */
 static void enter_recovery(struct core *core, struct tcp_conn *c)
 {
+	struct tcp_side *x = tcp_side_get(c);
+
+	/* Recovery keeps its state in the side structure. Without memory
+	 * for it, no fast retransmit: the retransmission timer recovers
+	 * (RFC 6298 §5), as for a loss too few duplicate ACKs show. The
+	 * next duplicate ACK tries again. */
+	if (!x)
+		return;
 	arm_undo(c);
 	tcp_cc_on_loss(core, c);
 	c->cc.cwnd = c->cc.ssthresh; /* (4.2) */
 	c->recover = c->snd_max;      /* (4.1) RecoveryPoint = HighData */
-	c->high_rxt = c->snd_una;
-	c->rxt_mark = c->snd_max;
-	c->rxt_at = tcp_now_us(core);
-	c->pass_sacked = 0;
+	x->high_rxt = c->snd_una;
+	x->rxt_mark = c->snd_max;
+	x->rxt_at = tcp_now_us(core);
+	x->pass_sacked = 0;
 	c->rec |= REC_RECOVERY | REC_RXT_FIRST;
-	if (c->undo)
-		c->undo->entry_sacked = (uint8_t)MIN(
-			(c->sb ? c->sb->sacked : 0) / tcp_smss(c) + c->dupacks,
-			TCP_REORDER_MAX);
+	if (x->undo) {
+		uint32_t sacked = x->sb ? x->sb->sacked : 0;
+
+		x->undo->entry_sacked = (uint8_t)MIN(
+			sacked / tcp_smss(c) + c->dupacks, TCP_REORDER_MAX);
+	}
 	stat_add(core->stats.fast_recoveries, 1);
 	TP_RECOVERY(c, c->raddr, c->rport, c->snd_una, c->cc.cwnd);
 	core_schedule(core, c);
@@ -347,7 +382,7 @@ uint32_t tcp_send_cwnd(const struct tcp_conn *c)
 static void check_undo(struct core *core, struct tcp_conn *c,
 		       const struct tcp_seg *seg, uint32_t fack)
 {
-	struct tcp_undo *u = c->undo;
+	struct tcp_undo *u = tcp_undo(c);
 
 	if (!(c->rec & REC_UNDO) || !u->tsval || !seq_gt(seg->ack, u->seq))
 		return;
@@ -400,7 +435,7 @@ void tcp_reorder_seen(struct core *core, struct tcp_conn *c, uint32_t una,
 	 * counting that as reordering would raise DupThresh to the whole
 	 * window and stall every later recovery. */
 	if (!seq_gt(fack, una) ||
-	    ((c->rec & REC_RXT_HW) && seq_lt(una, c->rxt_hw)))
+	    ((c->rec & REC_RXT_HW) && seq_lt(una, c->side->rxt_hw)))
 		return;
 	dist = (fack - una) / tcp_smss(c) + 1;
 	if (dist > c->reordering) {
@@ -430,20 +465,22 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 	uint32_t fack, allow;
 	uint64_t since;
 
-	if (!(c->rec & REC_RECOVERY) || !c->sb ||
-	    !seq_lt(c->snd_una, c->high_rxt))
+	struct tcp_side *x = c->side;
+
+	if (!(c->rec & REC_RECOVERY) || !tcp_sb(c) ||
+	    !seq_lt(c->snd_una, x->high_rxt))
 		return;
-	fack = c->sb->r[c->sb->n - 1].end;
+	fack = tcp_sb(c)->r[tcp_sb(c)->n - 1].end;
 	allow = (c->reordering - 1u) * tcp_smss(c);
-	if (!seq_gt(fack, c->rxt_mark + allow) && c->pass_sacked <= allow)
+	if (!seq_gt(fack, x->rxt_mark + allow) && x->pass_sacked <= allow)
 		return;
-	since = tcp_since_us(core, c->rxt_at);
+	since = tcp_since_us(core, x->rxt_at);
 	if (since <= tcp_srtt_ns(c) + tcp_srtt_ns(c) / 4) {
 		/* RFC 8985 §6.3: the evidence is in but the window is
 		 * not over; the last SACK may already have come (nothing
 		 * else is in flight), so a timer finishes the check. */
-		c->pto_at = core->now - since + tcp_srtt_ns(c) +
-			    tcp_srtt_ns(c) / 4 + 1;
+		c->pto_at = tcp_dl(core->now - since + tcp_srtt_ns(c) +
+				   tcp_srtt_ns(c) / 4 + 1);
 		c->rec |= REC_REO_TIMER;
 		theap_update(core, c);
 		return;
@@ -451,10 +488,10 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
 	{
 		c->rec &= (uint16_t)~REC_REO_TIMER;
 		c->pto_at = 0;
-		c->high_rxt = c->snd_una;
-		c->rxt_mark = c->snd_max;
-		c->rxt_at = tcp_now_us(core);
-		c->pass_sacked = 0;
+		x->high_rxt = c->snd_una;
+		x->rxt_mark = c->snd_max;
+		x->rxt_at = tcp_now_us(core);
+		x->pass_sacked = 0;
 		stat_add(core->stats.lost_retransmits, 1);
 		core_schedule(core, c);
 	}
@@ -469,7 +506,7 @@ static void check_lost_rxt(struct core *core, struct tcp_conn *c)
  */
 static void tlp_episode(struct core *core, struct tcp_conn *c)
 {
-	if (!(c->rec & REC_TLP) || seq_lt(c->snd_una, c->tlp_high))
+	if (!(c->rec & REC_TLP) || seq_lt(c->snd_una, c->side->tlp_high))
 		return;
 	if (!(c->rec & (REC_TLP_DSACK | REC_RECOVERY))) {
 		tcp_cc_on_loss(core, c);
@@ -479,15 +516,15 @@ static void tlp_episode(struct core *core, struct tcp_conn *c)
 	c->rec &= (uint16_t)~(REC_TLP | REC_TLP_DSACK);
 }
 
-void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
-			 const struct tcp_seg *seg, uint32_t acked,
-			 uint32_t fack)
+static void recovery_newack(struct core *core, struct tcp_conn *c,
+			    const struct tcp_seg *seg, uint32_t acked,
+			    uint32_t fack)
 {
 	uint32_t smss = tcp_smss(c);
 
 	check_undo(core, c, seg, fack);
 	tlp_episode(core, c);
-	if ((c->rec & REC_RXT_HW) && seq_geq(c->snd_una, c->rxt_hw))
+	if ((c->rec & REC_RXT_HW) && seq_geq(c->snd_una, c->side->rxt_hw))
 		c->rec &= (uint16_t)~REC_RXT_HW;
 	if ((c->rec & REC_RTO_GUARD) && seq_gt(c->snd_una, c->recover))
 		c->rec &= (uint16_t)~REC_RTO_GUARD;
@@ -514,8 +551,8 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 		 * must not stay below SND.UNA. The duplicate ACKs the
 		 * acknowledged segments caused no longer stand for
 		 * anything in flight. */
-		if (seq_lt(c->high_rxt, c->snd_una))
-			c->high_rxt = c->snd_una;
+		if (seq_lt(c->side->high_rxt, c->snd_una))
+			c->side->high_rxt = c->snd_una;
 		check_lost_rxt(core, c);
 		if (!(c->flags & TF_SACK)) {
 			uint32_t segs = acked / smss;
@@ -532,8 +569,18 @@ void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
 	c->dupacks = 0;
 	tcp_cc_on_ack(core, c, acked);
 	/* With SACK, an ACK that advances may still show enough holes. */
-	if (c->sb)
+	if (tcp_sb(c))
 		maybe_enter_recovery(core, c);
+}
+
+void tcp_recovery_newack(struct core *core, struct tcp_conn *c,
+			 const struct tcp_seg *seg, uint32_t acked,
+			 uint32_t fack)
+{
+	recovery_newack(core, c, seg, acked, fack);
+	/* Recovery over, the retransmissions and the probe acknowledged:
+	 * the side structure goes if nothing else holds it. */
+	tcp_side_put(c);
 }
 
 void tcp_recovery_dupack(struct core *core, struct tcp_conn *c)
@@ -565,25 +612,32 @@ void tcp_recovery_rto(struct core *core, struct tcp_conn *c)
 	c->pto_at = 0;
 	c->rec |= REC_RTO_GUARD;
 	c->recover = c->snd_max;
-	c->high_rxt = c->snd_una;
+	/* HighRxt (only used in recovery, which sets it on entry) goes
+	 * with the recovery state. */
 	c->dupacks = 0;
 	stat_add(core->stats.rto_timeouts, 1);
+	tcp_side_put(c);
 }
 
 void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
 		       uint32_t len)
 {
+	struct tcp_side *x = tcp_side_get(c);
+
 	c->retrans_bytes += len;
-	if (!(c->rec & REC_RXT_HW) || seq_gt(seq + len, c->rxt_hw)) {
-		c->rxt_hw = seq + len;
+	/* Without memory for rxt_hw a hole this resend fills may later be
+	 * taken for reordering (tcp_reorder_seen): DupThresh grows, which
+	 * delays fast retransmits; the RTO still recovers. */
+	if (x && (!(c->rec & REC_RXT_HW) || seq_gt(seq + len, x->rxt_hw))) {
+		x->rxt_hw = seq + len;
 		c->rec |= REC_RXT_HW;
 	}
 	stat_add(core->stats.retrans_bytes, len);
-	if ((c->rec & REC_UNDO) && !c->undo->tsval) {
+	if ((c->rec & REC_UNDO) && !tcp_undo(c)->tsval) {
 		/* The first retransmission of the episode: remember its
 		 * TSval for Eifel detection (0 means "none", so avoid it). */
-		c->undo->seq = seq;
-		c->undo->tsval = tcp_ts_now(core, c) | !tcp_ts_now(core, c);
+		tcp_undo(c)->seq = seq;
+		tcp_undo(c)->tsval = tcp_ts_now(core, c) | !tcp_ts_now(core, c);
 	}
 }
 
@@ -592,7 +646,7 @@ void tcp_recovery_sent(struct core *core, struct tcp_conn *c, uint32_t seq,
  * SND.MAX). */
 uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *next)
 {
-	const struct tcp_sb *sb = c->sb;
+	const struct tcp_sb *sb = tcp_sb(c);
 
 	*next = c->snd_max;
 	if (!sb)
@@ -637,7 +691,8 @@ void tcp_arm_pto(struct core *core, struct tcp_conn *c)
 		pto += TLP_DELACK_NS;
 	else
 		pto += TLP_SLACK_NS;
-	c->pto_at = MIN(core->now + pto, c->rto_at);
+	c->pto_at = tcp_dl(MIN(core->now + pto,
+				  tcp_dl_ns(c->rto_at, core->now)));
 }
 
 void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
@@ -653,7 +708,7 @@ void tcp_tlp_fire(struct core *core, struct tcp_conn *c)
 	c->rec |= REC_TLP_NOW;
 	/* §7.3: the RTO runs from the probe (and must not fire now, when
 	 * it was due at the same instant). */
-	c->rto_at = core->now + tcp_rto_ns(c);
+	c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 	stat_add(core->stats.tlp_probes, 1);
 	core_schedule(core, c);
 }

@@ -53,10 +53,10 @@ void tcp_rto_reset(struct core *core, struct tcp_conn *c)
 
 void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
 {
-	if (!c->ka)
+	if (!tcp_ka(c))
 		return;
-	c->ka->sent = 0;
-	c->ka->at = core->now + (uint64_t)c->ka->idle_ms * 1000000;
+	tcp_ka(c)->sent = 0;
+	tcp_ka(c)->at = core->now + (uint64_t)tcp_ka(c)->idle_ms * 1000000;
 	theap_update(core, c);
 }
 
@@ -65,7 +65,7 @@ void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
  * the connection was closed. */
 static bool keepalive_fire(struct core *core, struct tcp_conn *c)
 {
-	struct tcp_ka *ka = c->ka;
+	struct tcp_ka *ka = tcp_ka(c);
 
 	ka->at = 0;
 	if (!(c->flags & TF_KEEPALIVE) ||
@@ -115,7 +115,7 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 			c->rec |= REC_SYN_LOST;
 		c->snd_nxt = c->snd_una;
 	}
-	c->rto_at = core->now + tcp_rto_ns(c);
+	c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 	core_schedule(core, c);
 	return false;
 }
@@ -124,23 +124,24 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 {
 	uint64_t now = core->now;
 
-	if (c->tw_at && c->tw_at <= now) {
+	if (tcp_dl_due(c->tw_at, now)) {
 		c->tw_at = 0;
 		core_conn_close(core, c, 0);
 		return;
 	}
-	if (c->dack_at && c->dack_at <= now) {
+	if (tcp_dl_due(c->dack_at, now)) {
 		c->dack_at = 0;
 		if (c->flags & TF_DACK) {
 			c->flags |= TF_ACK_NOW;
 			core_schedule(core, c);
 		}
 	}
-	if (c->ka && c->ka->at && c->ka->at <= now && keepalive_fire(core, c))
+	if (tcp_ka(c) && tcp_ka(c)->at && tcp_ka(c)->at <= now &&
+	    keepalive_fire(core, c))
 		return;
-	if (c->pto_at && c->pto_at <= now)
+	if (tcp_dl_due(c->pto_at, now))
 		tcp_tlp_fire(core, c);
-	if (c->rto_at && c->rto_at <= now && rto_fire(core, c))
+	if (tcp_dl_due(c->rto_at, now) && rto_fire(core, c))
 		return;
 	theap_update(core, c);
 }

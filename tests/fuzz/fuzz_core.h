@@ -140,9 +140,9 @@ static void app_read(struct tundra_conn *tc, size_t n)
 
 	FUZZ_CHECK(got == c->rcvbuf.len, "peek %zu != rcvbuf %u", got,
 		   c->rcvbuf.len);
-	FUZZ_CHECK(c->bytes_received >= got, "more unread than received");
+	FUZZ_CHECK(tcp_bytes_received(c) >= got, "more unread than received");
 	/* The first unread byte's sequence number. */
-	seq = c->irs + 1 + (uint32_t)(c->bytes_received - got);
+	seq = c->irs + 1 + (uint32_t)(tcp_bytes_received(c) - got);
 	for (int v = 0; v < 2 && k < got; v++) {
 		const uint8_t *p = iov[v].iov_base;
 		for (size_t i = 0; i < iov[v].iov_len; i++, k++)
@@ -404,8 +404,10 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	bool fin_sent = c->flags & TF_FIN_SENT;
 	uint32_t rcap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
 	uint64_t at = 0;
-	const uint64_t t[] = { c->rto_at, c->tw_at, c->dack_at, tcp_ka_at(c),
-			       c->pto_at };
+	const uint64_t t[] = { tcp_dl_ns(c->rto_at, core->now),
+			       tcp_dl_ns(c->tw_at, core->now),
+			       tcp_dl_ns(c->dack_at, core->now), tcp_ka_at(c),
+			       tcp_dl_ns(c->pto_at, core->now) };
 
 	FUZZ_CHECK(c->state >= TCPS_SYN_SENT && c->state < TCPS__COUNT,
 		   "state %u in the table", c->state);
@@ -464,11 +466,13 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 
 		FUZZ_CHECK(rfin == TCPS_HAVE_RCVD_FIN(c->state),
 			   "%s with RCVD_FIN %d", st, rfin);
-		FUZZ_CHECK(c->rcv_nxt - c->irs - 1 == c->bytes_received + rfin,
+		FUZZ_CHECK(c->rcv_nxt - c->irs - 1 ==
+				   tcp_bytes_received(c) + rfin,
 			   "%s: rcv_nxt %u irs %u but %llu bytes received", st,
 			   c->rcv_nxt, c->irs,
-			   (unsigned long long)c->bytes_received);
-		FUZZ_CHECK(c->rcvbuf.len <= c->bytes_received, "rcvbuf.len");
+			   (unsigned long long)tcp_bytes_received(c));
+		FUZZ_CHECK(c->rcvbuf.len <= tcp_bytes_received(c),
+			   "rcvbuf.len");
 		FUZZ_CHECK(seq_leq(c->rcv_nxt, c->rcv_adv + rfin),
 			   "%s: rcv_nxt %u past the advertised edge %u", st,
 			   c->rcv_nxt, c->rcv_adv);
@@ -482,8 +486,8 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   "%s: last_ack_sent %u past rcv_nxt %u", st,
 			   c->last_ack_sent, c->rcv_nxt);
 	}
-	if (c->ooo) {
-		const struct tcp_ooo *o = c->ooo;
+	if (tcp_ooo(c)) {
+		const struct tcp_ooo *o = tcp_ooo(c);
 
 		FUZZ_CHECK(o->n <= TCP_OOO_MAX, "ooo n %u", o->n);
 		FUZZ_CHECK(o->n || o->has_fin, "empty ooo kept");
@@ -529,17 +533,33 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   (unsigned long long)at);
 	}
 	FUZZ_CHECK((c->tw_at != 0) == (c->state == TCPS_TIME_WAIT),
-		   "%s with tw_at %llu", st, (unsigned long long)c->tw_at);
+		   "%s with tw_at %u", st, c->tw_at);
 	if (c->snd_una != c->snd_max)
 		FUZZ_CHECK(c->rto_at, "%s: %u bytes outstanding, no timer", st,
 			   c->snd_max - c->snd_una);
-	FUZZ_CHECK(!!(c->flags & TF_KEEPALIVE) == !!c->ka,
+	FUZZ_CHECK(!!(c->flags & TF_KEEPALIVE) == !!tcp_ka(c),
 		   "%s: TF_KEEPALIVE %d, keep-alive state %p", st,
-		   !!(c->flags & TF_KEEPALIVE), (void *)c->ka);
+		   !!(c->flags & TF_KEEPALIVE), (void *)tcp_ka(c));
 	/* The undo state exists exactly while an undo is possible. */
-	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!c->undo,
+	FUZZ_CHECK(!!(c->rec & REC_UNDO) == !!tcp_undo(c),
 		   "%s: REC_UNDO %d, undo state %p", st, !!(c->rec & REC_UNDO),
-		   (void *)c->undo);
+		   (void *)tcp_undo(c));
+	/* The side structure exists exactly while it holds something:
+	 * a structure, a D-SACK block, or recovery state... */
+	if (c->side)
+		FUZZ_CHECK(c->side->undo || c->side->ka || c->side->sb ||
+				   c->side->ooo || c->dsack ||
+				   (c->rec & REC_SIDE),
+			   "%s: an empty side structure (rec %#x)", st, c->rec);
+	else
+		FUZZ_CHECK(!c->dsack && !(c->rec & REC_SIDE),
+			   "%s: D-SACK %d or rec %#x without the side "
+			   "structure", st, c->dsack, c->rec);
+	/* ... so a connection with everything acknowledged and nothing
+	 * held has none: recovery, retransmissions, the probe are over. */
+	if (c->snd_una == c->snd_max && TCPS_HAVE_ESTABLISHED(c->state))
+		FUZZ_CHECK(!(c->rec & REC_SIDE),
+			   "%s: all acknowledged, rec %#x", st, c->rec);
 
 	/* The app holds exactly the connections with TF_APP. */
 	FUZZ_CHECK(!!(c->flags & TF_APP) ==

@@ -21,7 +21,8 @@
  *   READ     app reads (checks) and consumes n bytes
  *   CLOSE / ABORT / CONNECT / OPTS (Nagle, keep-alive)
  *   DESC     limit the descriptors out at once / fail allocation
- *   MODE     app behaviour: consume in readable, echo, refuse accepts
+ *   MODE     app behaviour: consume in readable, echo, refuse accepts;
+ *            side structures failing to allocate (all, or the next)
  *   RAW      bytes through core_input as they are
  */
 #include "fuzz_core.h"
@@ -157,7 +158,8 @@ static uint32_t seq_base(uint8_t mode, const struct tcp_conn *c,
 	case 2:
 		return c->rcv_adv;
 	default:
-		return c->ooo && c->ooo->n ? c->ooo->blk[0].end : c->rcv_nxt;
+		return tcp_ooo(c) && tcp_ooo(c)->n ? tcp_ooo(c)->blk[0].end
+						   : c->rcv_nxt;
 	}
 }
 
@@ -327,8 +329,9 @@ static void trace(unsigned op)
 				c->snd_una - c->iss, c->snd_nxt - c->iss,
 				c->snd_max - c->iss, c->snd_wnd, c->sndbuf.len,
 				c->rcv_nxt - c->irs, c->rcv_adv - c->irs,
-				c->rcvbuf.len, c->ooo ? c->ooo->n : 0,
-				(unsigned long long)(c->rto_at / FZ_MS));
+				c->rcvbuf.len, tcp_ooo(c) ? tcp_ooo(c)->n : 0,
+				(unsigned long long)(tcp_dl_ns(c->rto_at, E->now) /
+						    FZ_MS));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -409,6 +412,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			e.app_consume = b & 1;
 			e.app_echo = b & 2;
 			e.app_refuse = b & 4;
+			/* Side structures (tcp_side.c) without memory: all
+			 * of them (8), or the next one (16). */
+			e.core->fail_side = b & 8 ? UINT32_MAX : b & 16 ? 1 : 0;
 			break;
 		case OP_RAW:
 			op_raw(&f);

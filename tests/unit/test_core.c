@@ -655,7 +655,7 @@ CORE_TEST(sequence_wrap_both_directions)
 	/* (Out-of-order data is held now, not dropped and counted: check
 	 * that nothing is held instead.) */
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 0);
-	cr_assert_null(conn_of(&p)->ooo, "data held out of order");
+	cr_assert_null(tcp_ooo(conn_of(&p)), "data held out of order");
 	cr_assert_eq(ST()->retransmits, 0);
 	/* A clean close across the wrap. */
 	peer_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
@@ -1490,7 +1490,7 @@ CORE_TEST(reass_holes_filled_in_random_order_across_wrap)
 	cr_assert(memcmp(H->t.rx + sizeof(pre), d, sizeof(d)) == 0,
 		  "reassembled stream not byte-exact");
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 0);
-	cr_assert_null(conn_of(&p)->ooo, "reassembly state kept after the "
+	cr_assert_null(tcp_ooo(conn_of(&p)), "reassembly state kept after the "
 					 "last hole");
 	/* In order again: a delayed ACK, without SACK. */
 	peer_send(&p, TCP_ACK, MSG, MSGLEN);
@@ -1549,7 +1549,7 @@ CORE_TEST(reass_overlapping_and_duplicate_segments)
 	cr_assert_eq(H->t.rxlen, 1000);
 	cr_assert(memcmp(H->t.rx, d, 1000) == 0, "overlaps not byte-exact");
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 0);
-	cr_assert_null(conn_of(&p)->ooo);
+	cr_assert_null(tcp_ooo(conn_of(&p)));
 }
 
 /* TCP_OOO_MAX ranges: a segment that needs one more is dropped (and
@@ -1579,7 +1579,7 @@ CORE_TEST(reass_range_past_the_limit_is_dropped)
 		expect_seg(TCP_ACK, p.ack, b, 0);
 	}
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 0);
-	cr_assert_eq(conn_of(&p)->ooo->n, M);
+	cr_assert_eq(tcp_ooo(conn_of(&p))->n, M);
 
 	peer_piece(&p, b, d, X * 100, 100); /* one range too many */
 	struct pkt *k = expect_seg(TCP_ACK, p.ack, b, 0);
@@ -1623,7 +1623,7 @@ CORE_TEST(reass_range_past_the_limit_is_dropped)
 	cr_assert_eq(H->t.rxlen, N * 100);
 	cr_assert(memcmp(H->t.rx, d, N * 100) == 0);
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 1);
-	cr_assert_null(conn_of(&p)->ooo);
+	cr_assert_null(tcp_ooo(conn_of(&p)));
 }
 
 /* A FIN beyond a hole is held with the data, and processed when the hole
@@ -1669,7 +1669,7 @@ CORE_TEST(reass_out_of_order_fin_then_hole_filled)
 	expect_quiet();
 	assert_state(&q, TCPS_CLOSE_WAIT);
 	cr_assert(H->t.eof);
-	cr_assert_null(conn_of(&q)->ooo);
+	cr_assert_null(tcp_ooo(conn_of(&q)));
 	/* And it closes normally. */
 	tundra_conn_close(H->t.conn);
 	flush();
@@ -1693,7 +1693,7 @@ CORE_TEST(reass_data_beyond_held_fin_is_discarded)
 	peer_raw(&p, b + 100, TCP_ACK | TCP_FIN, d + 100, 100);
 	flush();
 	skip_output();
-	cr_assert_not_null(conn_of(&p)->ooo);
+	cr_assert_not_null(tcp_ooo(conn_of(&p)));
 	peer_raw(&p, b, TCP_ACK, d, 100);
 	flush();
 	expect_seg(TCP_ACK, p.ack, b + 201, 0);
@@ -1702,7 +1702,7 @@ CORE_TEST(reass_data_beyond_held_fin_is_discarded)
 	cr_assert(H->t.eof);
 	cr_assert_eq(H->t.rxlen, 200);
 	cr_assert(memcmp(H->t.rx, d, 200) == 0);
-	cr_assert_null(conn_of(&p)->ooo, "data beyond the FIN still held");
+	cr_assert_null(tcp_ooo(conn_of(&p)), "data beyond the FIN still held");
 }
 
 /* Found by the tcp_state fuzzer: in CLOSE-WAIT a second FIN at RCV.NXT

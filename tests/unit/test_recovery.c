@@ -264,7 +264,7 @@ CORE_TEST(dsack_and_bogus_blocks_ignored)
 	for (int i = 0; i < 4; i++)
 		ack_sack(&p, s[4]->seg.seq, b, 3);
 	cr_assert_eq(ST()->sack_ignored, 12);
-	cr_assert_eq(C(&p)->sb, NULL);
+	cr_assert_eq(tcp_sb(C(&p)), NULL);
 	/* RFC 6675 §2: with SACK in use, an ACK is a duplicate only if it
 	 * SACKs something new; these repeat nothing valid, so they are no
 	 * loss signal at all. */
@@ -359,12 +359,12 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	cr_assert_eq(collect(s), 10);
 	cwnd0 = C(&p)->cc.cwnd;
 	ts_orig = s[9]->seg.opts.tsval;
-	cr_assert_null(C(&p)->undo, "no undo state before a reduction");
+	cr_assert_null(tcp_undo(C(&p)), "no undo state before a reduction");
 	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
 		advance(100 * MS);
 	cr_assert_eq(ST()->rto_timeouts, 1);
 	/* The reduction may prove spurious: its undo state exists now. */
-	cr_assert_not_null(C(&p)->undo);
+	cr_assert_not_null(tcp_undo(C(&p)));
 	cr_assert(C(&p)->rec & REC_UNDO);
 	n = collect(t);
 	cr_assert_eq(n, 1, "loss window: %u", n);
@@ -374,7 +374,7 @@ CORE_TEST(spurious_rto_undone_with_timestamps)
 	p.ts_ecr = ts_orig;
 	ack_sack(&p, s[9]->seg.seq + 1448, NULL, 0);
 	cr_assert_eq(ST()->undos, 1);
-	cr_assert_null(C(&p)->undo, "undone: the undo state is freed");
+	cr_assert_null(tcp_undo(C(&p)), "undone: the undo state is freed");
 	cr_assert_geq(C(&p)->cc.cwnd, cwnd0);
 	cr_assert_eq(C(&p)->snd_nxt, C(&p)->snd_max);
 	n = collect(t);
@@ -399,12 +399,12 @@ CORE_TEST(genuine_rto_not_undone)
 	for (int i = 0; i < 40 && !ST()->rto_timeouts; i++)
 		advance(100 * MS);
 	cr_assert_eq(collect(t), 1);
-	cr_assert_not_null(C(&p)->undo);
+	cr_assert_not_null(tcp_undo(C(&p)));
 	p.ts_ecr = t[0]->seg.opts.tsval;
 	ack_sack(&p, s[1]->seg.seq, NULL, 0);
 	cr_assert_eq(ST()->undos, 0);
 	/* Decided (a real loss): the undo state is gone too. */
-	cr_assert_null(C(&p)->undo);
+	cr_assert_null(tcp_undo(C(&p)));
 	cr_assert_not(C(&p)->rec & REC_UNDO);
 	cr_assert_eq(C(&p)->cc.cwnd, 2 * 1448, "slow start from 1 segment");
 	skip_output();
@@ -671,9 +671,10 @@ CORE_TEST(tlp_probe_after_a_lost_ack)
 	cr_assert_eq(collect(s), 3);
 	uint32_t cwnd = C(&p)->cc.cwnd;
 	/* The peer got everything; its ACK is lost. PTO = 2 SRTT. */
-	uint64_t pto = C(&p)->pto_at;
+	uint64_t pto = tcp_dl_ns(C(&p)->pto_at, H->now);
 	cr_assert_gt(pto, H->now);
-	cr_assert_lt(pto, C(&p)->rto_at, "PTO = 2 SRTT, before the RTO");
+	cr_assert_lt(pto, tcp_dl_ns(C(&p)->rto_at, H->now),
+		     "PTO = 2 SRTT, before the RTO");
 	advance(pto - H->now);
 	cr_assert_eq(collect(t), 1);
 	cr_assert_eq(t[0]->seg.seq, s[2]->seg.seq, "the last segment again");
@@ -941,4 +942,94 @@ CORE_TEST(no_restart_when_the_pipe_drains_briefly)
 	cr_assert_eq(C(&p)->cc.cwnd, cwnd, "cwnd %u after a 100 us pause",
 		     C(&p)->cc.cwnd);
 	cr_assert_eq(collect(s), cwnd / 1448);
+}
+
+/* Six segments out on a SACK connection with an RTT sample; the peer
+ * got segment 0 and 2..5, not 1. */
+static void six_out_one_lost(struct peer *p, uint16_t sport, uint32_t iss,
+			     struct pkt **s)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[6 * 1448];
+	uint32_t b[4][2];
+
+	fill_random(d, sizeof(d), 15);
+	peer_syn_cfg(p, sport, TAPP_PORT, iss, &sc);
+	H->now += 20 * MS;
+	peer_send(p, TCP_ACK, NULL, 0);
+	cr_assert_null(C(p)->side, "established and idle: no side structure");
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 6);
+	H->now += 20 * MS;
+	p->ts_ecr = s[0]->seg.opts.tsval;
+	b[0][0] = s[2]->seg.seq;
+	b[0][1] = s[5]->seg.seq + 1448;
+	ack_sack(p, s[1]->seg.seq, b, 1);
+}
+
+/* The loss recovery state lives in the side structure (tcp_conn.h)
+ * while it means something: allocated when recovery begins, freed when
+ * everything is acknowledged, so the idle connection is back to its
+ * control block alone. */
+CORE_TEST(side_structure_while_recovering_only)
+{
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	struct peer p;
+
+	six_out_one_lost(&p, 42030, 0x300000, s);
+	cr_assert(C(&p)->rec & REC_RECOVERY);
+	cr_assert_not_null(C(&p)->side);
+	cr_assert_not_null(tcp_sb(C(&p)));
+	cr_assert_eq(collect(t), 1);
+	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq, "the hole resent");
+	cr_assert(C(&p)->rec & REC_RXT_HW);
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[5]->seg.seq + 1448, NULL, 0);
+	cr_assert_eq(C(&p)->snd_una, C(&p)->snd_max);
+	cr_assert_eq(C(&p)->rec & REC_SIDE, 0);
+	cr_assert_null(C(&p)->side, "idle again: the side structure went");
+	/* What must survive the idle period did. */
+	cr_assert(C(&p)->flags & TF_HAVE_RTT);
+	cr_assert_lt(C(&p)->cc.ssthresh, UINT32_MAX);
+	advance(60 * SEC);
+	expect_quiet();
+	cr_assert_null(C(&p)->side);
+	cr_assert_eq(ST()->side_nomem, 0);
+}
+
+/* Without memory for the side structure: no fast recovery (counted),
+ * the retransmission timer recovers the loss, and once memory is back
+ * recovery works again. */
+CORE_TEST(side_structure_allocation_failure_survived)
+{
+	struct pkt *s[SEGS_MAX], *t[SEGS_MAX];
+	struct peer p;
+	unsigned n;
+
+	H->core->fail_side = UINT32_MAX;
+	six_out_one_lost(&p, 42031, 0x310000, s);
+	cr_assert_not(C(&p)->rec & REC_RECOVERY, "no recovery without it");
+	cr_assert_null(C(&p)->side);
+	cr_assert_gt(ST()->side_nomem, 0);
+	cr_assert_eq(ST()->fast_recoveries, 0);
+	/* The RTO (or the probe, which also needs the side structure and
+	 * so does not go) brings segment 1 again. */
+	for (int i = 0; i < 400 && !ST()->rto_timeouts; i++)
+		advance(5 * MS);
+	cr_assert_eq(ST()->rto_timeouts, 1);
+	n = collect(t);
+	cr_assert_geq(n, 1);
+	cr_assert_eq(t[0]->seg.seq, s[1]->seg.seq,
+		     "the hole resent by the RTO");
+	cr_assert_null(C(&p)->side);
+	p.ts_ecr = t[0]->seg.opts.tsval;
+	ack_sack(&p, s[5]->seg.seq + 1448, NULL, 0);
+	cr_assert_eq(C(&p)->snd_una, C(&p)->snd_max, "all delivered");
+	assert_state(&p, TCPS_ESTABLISHED);
+	cr_assert_null(C(&p)->side);
+	/* Memory back: the next loss gets a fast recovery. */
+	H->core->fail_side = 0;
+	skip_output();
 }
