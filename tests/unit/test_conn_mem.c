@@ -189,3 +189,5 @@ CORE_TEST(byte_counters_across_the_offset_wrap)
 	peer_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
 	cr_assert_eq(tcp_bytes_received(c), four_g + 90);
 }
+
+TUNDRA_TSAN_SKIP_MAIN
