@@ -113,14 +113,22 @@ loss_set() {
 
 # run SYS CASE LOSS DIR NS HOST — RUNS iperf3 runs, Mbit/s into $RAW.
 run() {
-	local sys=$1 cas=$2 loss=$3 dir=$4 ns=$5 host=$6 r log m
+	local sys=$1 cas=$2 loss=$3 dir=$4 ns=$5 host=$6 r log m try
 	local -a opt=()
 	[[ $dir == rev ]] && opt=(-R)
 	for ((r = 1; r <= RUNS; r++)); do
 		log=$RES/logs/$sys-$cas-$loss-$dir-$r.log
-		timeout -k 5 $((IPERF_TIME + 30)) ip netns exec "$ns" iperf3 \
-			-c "$host" -p 5201 -t "$IPERF_TIME" -f m \
-			--connect-timeout 3000 "${opt[@]}" >"$log" 2>&1
+		# Under heavy loss the server may still be closing the last
+		# test (its final FIN exchange waits on retransmissions) when
+		# the next one starts: iperf3 servers answer "busy" then, so
+		# wait and try again (bounded: 20 x 0.5 s).
+		for ((try = 0; try < 20; try++)); do
+			timeout -k 5 $((IPERF_TIME + 30)) ip netns exec "$ns" \
+				iperf3 -c "$host" -p 5201 -t "$IPERF_TIME" -f m \
+				--connect-timeout 3000 "${opt[@]}" >"$log" 2>&1
+			grep -q 'server is busy' "$log" || break
+			sleep 0.5
+		done
 		m=$(grep 'receiver' "$log" | tail -n 1 | awk '{
 			for (i = 2; i <= NF; i++)
 				if ($i == "Mbits/sec") { print $(i - 1); exit } }')
