@@ -40,6 +40,8 @@ WORKERS=${WORKERS:-$NPROC}
 QUEUES=${QUEUES:-$NPROC}
 SRC_ADDRS=${SRC_ADDRS:-16}
 LOADGEN=$BUILD/bench/loadgen
+# congestion control of every kernel socket (loadgen --cc): not the host default
+KERNEL_CC=${KERNEL_CC:-cubic}
 TUNDRA_BIN=$BUILD/tundra
 RES=${OUT:-bench/results/ab-$(date +%Y%m%d-%H%M%S)}
 
@@ -90,11 +92,11 @@ for ((a = 0; a < SRC_ADDRS; a++)); do
 done
 ip -n "$NA" link set vb0 up
 ip -n "$NB" link set vb1 up
-timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --port 7 \
+timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --cc "$KERNEL_CC" --port 7 \
 	--mode echo --epoll --timeout 3500 >"$RES/logs/kernel-echo.log" 2>&1 &
 PIDS+=($!)
 for m in discard:9 source:19; do
-	timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --port "${m#*:}" \
+	timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --cc "$KERNEL_CC" --port "${m#*:}" \
 		--mode "${m%%:*}" --timeout 3500 >"$RES/logs/kernel-${m%%:*}.log" 2>&1 &
 	PIDS+=($!)
 done
@@ -150,15 +152,15 @@ measure() {	# measure SIDE TEST RUN
 	local side=$1 test=$2 r=$3 log res
 	log=$RES/logs/$side-$test-$r.log
 	case $test in
-	rr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" rr \
+	rr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" rr --cc "$KERNEL_CC" \
 		--host "${HOST_OF[$side]}" --port 7 --conns 1 --size 1 \
 		--duration "$DURATION" --timeout 45 >"$log" 2>&1 ;;
 	send | recv)
 		# Bulk, one connection: to discard (9) or from source (19).
-		timeout -k 5 120 ip netns exec "${NS_OF[$side]}" "$LOADGEN" "$test" \
+		timeout -k 5 120 ip netns exec "${NS_OF[$side]}" "$LOADGEN" "$test" --cc "$KERNEL_CC" \
 		--host "${HOST_OF[$side]}" --port "$([[ $test == send ]] && echo 9 || echo 19)" \
 		--bytes "$BYTES" --timeout 100 >"$log" 2>&1 ;;
-	crr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" crr \
+	crr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" crr --cc "$KERNEL_CC" \
 		--host "${HOST_OF[$side]}" --port 7 --conns "$CRR_CONNS" \
 		--size 1 --duration "$DURATION" --src "${SRC_OF[$side]}" \
 		--timeout 45 >"$log" 2>&1 ;;

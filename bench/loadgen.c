@@ -339,6 +339,24 @@ static int conn_watch(struct client *cl, struct conn *c, uint32_t ev)
 	return 0;
 }
 
+/* --cc: the congestion control every socket uses (TCP_CONGESTION), so a
+ * kernel baseline does not change algorithm with the host's default; root
+ * may pick any available one, whatever tcp_allowed_congestion_control
+ * says. NULL: the namespace's default. */
+static const char *cc_name;
+
+static int set_cc(int fd)
+{
+	if (!cc_name)
+		return 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc_name,
+		       (socklen_t)strlen(cc_name)) < 0) {
+		msg("--cc %s: %s", cc_name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int conn_open(struct client *cl, struct conn *c,
 		     const struct sockaddr_storage *ss, socklen_t sslen)
 {
@@ -349,6 +367,10 @@ static int conn_open(struct client *cl, struct conn *c,
 		    0);
 	if (fd < 0) {
 		msg("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (set_cc(fd) < 0) {
+		close(fd);
 		return -1;
 	}
 	if (cl->o->mode == MODE_ECHO)
@@ -706,6 +728,10 @@ static int run_refused(const struct lg_opts *o)
 		msg("socket: %s", strerror(errno));
 		return 1;
 	}
+	if (set_cc(fd) < 0) {
+		close(fd);
+		return 1;
+	}
 	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
 		if (errno != EINPROGRESS) {
 			err = errno;
@@ -877,6 +903,11 @@ static int run_server(const struct lg_opts *o)
 	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0) {
 		msg("socket: %s", strerror(errno));
+		return 1;
+	}
+	/* accepted sockets inherit the listener's congestion control */
+	if (set_cc(lfd) < 0) {
+		close(lfd);
 		return 1;
 	}
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -1303,6 +1334,10 @@ static int tc_open(struct tx_client *cl, struct tconn *c)
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		msg("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (set_cc(fd) < 0) {
+		close(fd);
 		return -1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -2411,6 +2446,8 @@ static void usage(FILE *f, const char *argv0)
 		"      --hold-file PATH hold: after S seconds, hold on until PATH\n"
 		"                       exists (processes holding together)\n"
 		"      --epoll          server: one epoll thread instead of one per conn\n"
+		"      --cc NAME        congestion control for every socket (e.g. cubic;\n"
+		"                       default: the namespace's)\n"
 		"  -t, --timeout SEC    give up after SEC seconds (default 60), with a\n"
 		"                       message and exit status 1\n"
 		"  -h, --help           this text\n"
@@ -2445,6 +2482,7 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 		{ "rst", no_argument, NULL, 'R' },
 		{ "hold-file", required_argument, NULL, 'F' },
 		{ "epoll", no_argument, NULL, 'E' },
+		{ "cc", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2553,6 +2591,13 @@ static int parse_opts(int argc, char **argv, struct lg_opts *o)
 			break;
 		case 'V':
 			o->verify_pattern = true;
+			break;
+		case 'C':
+			if (!*optarg || strlen(optarg) >= 16) {
+				msg("bad --cc '%s' (an algorithm name)", optarg);
+				return -1;
+			}
+			cc_name = optarg;
 			break;
 		case 'S':
 			o->seed = strtoul(optarg, NULL, 0);

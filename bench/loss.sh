@@ -43,6 +43,10 @@ cd "$ROOT" || exit 2
 RUNS=${RUNS:-3}
 IPERF_TIME=${IPERF_TIME:-5}
 LOSS_RATES=${LOSS_RATES:-0 0.1 1 5}
+# The kernel's congestion control, set on every iperf3 socket (iperf3 -C:
+# the client's, and the kernel server's, which takes it from the client):
+# the host's default may be another (bbr here), and tundra runs cubic.
+KERNEL_CC=${KERNEL_CC:-cubic}
 DELAYS=${DELAYS:-10 50}
 MTU=${MTU:-1500}
 WORKERS=${WORKERS:-$(nproc)}
@@ -51,13 +55,19 @@ TUNDRA_ARGS=${TUNDRA_ARGS:-}
 # The delayed cases need a window for the longer RTT (delay applies both
 # ways): 256 KiB over 20 ms is only ~100 Mbit/s.
 DELAY_ARGS=${DELAY_ARGS:---sndbuf 4194304 --rcvbuf 4194304}
-# GSO: the kernel hands its veth (and tundra's TUN, with offloads)
-# super-packets of up to ~64 KB, forwarded whole, so one drop loses a burst
-# of segments on either path. VETH_GSO_SEGS=1 makes the kernel build one
-# segment per packet on the client and server veths (per-packet loss, but
-# a much slower kernel path); TUNDRA_ARGS='--offload off' does the same for
-# tundra's TUN.
-VETH_GSO_SEGS=${VETH_GSO_SEGS:-}
+# LOSS_UNIT: what one drop loses. segment (the default): every sender
+# sends one segment per packet — the veths are made with gso_max_size 1500
+# and tundra runs with --offload off — so LOSS % is the share of segments
+# lost, as on a real link. burst: the kernel hands its veths (and tundra
+# its TUN) GSO/TSO super-packets of up to ~64 KB, which the router forwards
+# whole, so one drop loses a burst of up to 45 segments on either path:
+# faster, and far fewer loss events than the rate says.
+LOSS_UNIT=${LOSS_UNIT:-segment}
+case $LOSS_UNIT in
+segment) GSO_CAP=1500 UNIT_ARGS=(--offload off) ;;
+burst) GSO_CAP="" UNIT_ARGS=() ;;
+*) echo "bench-loss: LOSS_UNIT must be segment or burst" >&2; exit 2 ;;
+esac
 TUNDRA_BIN=$BUILD/tundra
 STAMP=$(date +%Y%m%d-%H%M%S)
 RES=${OUT:-bench/results/loss-$STAMP}
@@ -125,7 +135,8 @@ run() {
 		for ((try = 0; try < 20; try++)); do
 			timeout -k 5 $((IPERF_TIME + 30)) ip netns exec "$ns" \
 				iperf3 -c "$host" -p 5201 -t "$IPERF_TIME" -f m \
-				--connect-timeout 3000 "${opt[@]}" >"$log" 2>&1
+				--connect-timeout 3000 -C "$KERNEL_CC" "${opt[@]}" \
+				>"$log" 2>&1
 			grep -q 'server is busy' "$log" || break
 			sleep 0.5
 		done
@@ -150,21 +161,17 @@ med() {
 		median
 }
 
-echo "== loss benchmark: iperf3 ${IPERF_TIME}s x $RUNS, loss each way: $LOSS_RATES %; delays: $DELAYS ms; $(nproc) CPUs, kernel $(uname -r)"
+echo "== loss benchmark: iperf3 ${IPERF_TIME}s x $RUNS, loss each way: $LOSS_RATES % of each $LOSS_UNIT; delays: $DELAYS ms; $(nproc) CPUs, kernel $(uname -r), kernel TCP $KERNEL_CC"
 
 # ---- kernel <-> kernel through a router ----------------------------------
 for n in "$NA" "$NB" "$NR"; do
 	ns_create "$n" || die "cannot create namespace $n"
 done
-routed_client "$NR" "$NA" 10.9.1 ra || die "cannot link $NA to the router"
-routed_client "$NR" "$NB" 10.9.2 rb || die "cannot link $NB to the router"
+routed_client "$NR" "$NA" 10.9.1 ra "$GSO_CAP" || die "cannot link $NA to the router"
+routed_client "$NR" "$NB" 10.9.2 rb "$GSO_CAP" || die "cannot link $NB to the router"
 for l in "$NR ra0" "$NR rb0" "$NA ra1" "$NB rb1"; do
 	set -- $l
 	ip -n "$1" link set dev "$2" mtu "$MTU" || die "mtu $MTU on $2"
-	if [[ -n $VETH_GSO_SEGS ]]; then
-		ip -n "$1" link set dev "$2" gso_max_segs "$VETH_GSO_SEGS" ||
-			die "gso_max_segs"
-	fi
 done
 timeout -k 5 3600 ip netns exec "$NB" iperf3 -s -p 5201 \
 	>"$RES/logs/kernel-iperf3-server.log" 2>&1 &
@@ -194,14 +201,14 @@ tundra_case() {
 		"$RES/logs/tundra-$cas.err" "$TUNDRA_BIN" --dev tl0 \
 		--addr 10.0.0.2/24 --peer-addr 10.0.0.1/24 --mtu "$MTU" \
 		--workers "$WORKERS" --queues "$QUEUES" --log-level warn \
-		"$@" $TUNDRA_ARGS; then
+		"${UNIT_ARGS[@]}" "$@" $TUNDRA_ARGS; then
 		FAILS+=("tundra $cas: did not start (logs/tundra-$cas.err)")
 		tundra_kill
 		ns_delete "$NT"
 		return
 	fi
 	ns_create "$NC" || die "cannot create namespace $NC"
-	routed_client "$NT" "$NC" 10.9.3 rc || die "cannot link $NC to $NT"
+	routed_client "$NT" "$NC" 10.9.3 rc "$GSO_CAP" || die "cannot link $NC to $NT"
 	ip -n "$NT" link set dev rc0 mtu "$MTU" &&
 		ip -n "$NC" link set dev rc1 mtu "$MTU" || die "mtu $MTU"
 	for loss in $LOSS_RATES; do
@@ -227,12 +234,12 @@ done
 	echo
 	echo "Loss is per direction: a router namespace between client and server drops that share of what it forwards (nftables \`numgen random\`, forward hook), both ways."
 	echo "fwd: kernel client -> server (tundra receives); rev: iperf3 -R (tundra sends)."
-	if [[ -n $VETH_GSO_SEGS ]]; then
-		echo "veth gso_max_segs $VETH_GSO_SEGS."
+	if [[ $LOSS_UNIT == segment ]]; then
+		echo "Every sender sends one segment per packet (veths with gso_max_size 1500, tundra --offload off), so the rate is the share of segments lost."
 	else
-		echo "Both paths carry GSO/TSO super-packets (up to ~64 KB: the veths' GSO; tundra's TUN offloads, unless --offload off), forwarded whole, so one drop loses a burst of segments on either path (VETH_GSO_SEGS=1 with TUNDRA_ARGS='--offload off' makes every drop one packet, slowly)."
+		echo "LOSS_UNIT=burst: both paths carry GSO/TSO super-packets (up to ~64 KB), forwarded whole, so one drop loses a burst of up to 45 segments and there are far fewer loss events than the rate says."
 	fi
-	echo "$(nproc) CPUs, kernel $(uname -r), MTU $MTU, tundra --workers $WORKERS --queues $QUEUES $TUNDRA_ARGS, $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo "$(nproc) CPUs, kernel $(uname -r), MTU $MTU, kernel TCP congestion control $KERNEL_CC (KERNEL_CC; tundra: cubic unless TUNDRA_ARGS say otherwise), tundra --workers $WORKERS --queues $QUEUES ${UNIT_ARGS[*]} $TUNDRA_ARGS, $(date -u '+%Y-%m-%d %H:%M UTC')."
 	echo
 	echo "| loss % | dir | kernel (veth, routed) | tundra | tundra / kernel |"
 	echo "|---:|---|---:|---:|---:|"

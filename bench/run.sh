@@ -60,6 +60,9 @@ TUNDRA_ARGS=${TUNDRA_ARGS:-}
 SCALE=${SCALE:-1}
 SCALE_MAX=${SCALE_MAX:-4}
 IPERF=${IPERF:-auto}
+# The kernel sockets' congestion control (loadgen --cc, iperf3 -C), on both
+# sides of the kernel baseline and on the kernel client against tundra.
+KERNEL_CC=${KERNEL_CC:-cubic}
 SRC_ADDRS=${SRC_ADDRS:-16}	# extra client addresses for crr
 
 LOADGEN=$BUILD/bench/loadgen
@@ -179,7 +182,8 @@ lg() {
 		fail_rec "$sys $cfg $tag run $run: skipped" "$log" "-"
 		return 1
 	fi
-	timeout -k 5 "$t" ip netns exec "$ns" "$LOADGEN" "$@" >"$log" 2>&1
+	timeout -k 5 "$t" ip netns exec "$ns" "$LOADGEN" "$1" --cc "$KERNEL_CC" \
+		"${@:2}" >"$log" 2>&1
 	rc=$?
 	RESULT=$(grep -m1 '^result ' "$log")
 	if ((rc != 0)); then
@@ -257,7 +261,7 @@ t_iperf() {
 		return 1
 	fi
 	timeout -k 5 $((IPERF_TIME + 25)) ip netns exec "$ns" iperf3 -c "$host" \
-		-p 5201 -t "$IPERF_TIME" -f g --connect-timeout 3000 "$@" \
+		-p 5201 -t "$IPERF_TIME" -f g --connect-timeout 3000 -C "$KERNEL_CC" "$@" \
 		>"$log" 2>&1
 	rc=$?
 	g=$(grep 'receiver' "$log" | tail -n 1 |
@@ -352,11 +356,11 @@ kernel_start() {
 	# Thread-per-connection servers for bulk (as veth_baseline.sh), one
 	# epoll thread for echo (rr, crr, hold: no thread per connection).
 	bg_start KSRV_DISCARD 1800 "$NB" "$RES/logs/kernel-server-discard.log" \
-		"$LOADGEN" server --port 9 --mode discard --timeout 1700
+		"$LOADGEN" server --port 9 --mode discard --timeout 1700 --cc "$KERNEL_CC"
 	bg_start KSRV_SOURCE 1800 "$NB" "$RES/logs/kernel-server-source.log" \
-		"$LOADGEN" server --port 19 --mode source --timeout 1700
+		"$LOADGEN" server --port 19 --mode source --timeout 1700 --cc "$KERNEL_CC"
 	bg_start KSRV_ECHO 1800 "$NB" "$RES/logs/kernel-server-echo.log" \
-		"$LOADGEN" server --port 7 --mode echo --epoll --timeout 1700
+		"$LOADGEN" server --port 7 --mode echo --epoll --timeout 1700 --cc "$KERNEL_CC"
 	if ((HAVE_IPERF)); then
 		bg_start KSRV_IPERF 1800 "$NB" "$RES/logs/kernel-iperf3-server.log" \
 			iperf3 -s -p 5201
@@ -432,7 +436,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "host: $(uname -n), kernel $(uname -r), $NPROC CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo))"
 	echo "settings: RUNS=$RUNS BYTES=$BYTES DURATION=${DURATION}s IPERF_TIME=${IPERF_TIME}s CRR_CONNS=$CRR_CONNS RR_SIZE=$RR_SIZE HOLD_CONNS=$HOLD_CONNS HOLD_SECS=$HOLD_SECS MTU=$MTU QUICK=$QUICK"
 	echo "tundra: --workers $WORKERS --queues $QUEUES ${TUNDRA_ARGS:+$TUNDRA_ARGS }($TUNDRA_BIN, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty'))"
-	echo "kernel: veth pair between two namespaces, MTU $MTU, loadgen servers (epoll echo), iperf3 -s"
+	echo "kernel: veth pair between two namespaces, MTU $MTU, loadgen servers (epoll echo), iperf3 -s, congestion control $KERNEL_CC"
 	echo "load average at start: $LOAD_START"
 } | tee "$RES/header.txt"
 awk -v l="${LOAD_START%% *}" -v n="$NPROC" 'BEGIN { if (l + 0 > n * 0.5) exit 1 }' ||
@@ -670,7 +674,7 @@ fi
 # results.json (built with awk: no dependency beyond the base system)
 {
 	printf '{\n  "meta": {'
-	printf '"date": "%s", "host": "%s", "kernel": "%s", "nproc": %s, ' "$(date -Iseconds)" "$(uname -n)" "$(uname -r)" "$NPROC"
+	printf '"date": "%s", "host": "%s", "kernel": "%s", "nproc": %s, "kernel_cc": "%s", ' "$(date -Iseconds)" "$(uname -n)" "$(uname -r)" "$NPROC" "$KERNEL_CC"
 	printf '"runs": %s, "bytes": "%s", "duration_s": %s, "iperf_time_s": %s, "crr_conns": %s, "rr_size": %s, ' "$RUNS" "$BYTES" "$DURATION" "$IPERF_TIME" "$CRR_CONNS" "$RR_SIZE"
 	printf '"hold_conns": %s, "hold_secs": %s, "mtu": %s, "quick": %s, "workers": %s, "queues": %s, ' "$HOLD_CONNS" "$HOLD_SECS" "$MTU" "$QUICK" "$WORKERS" "$QUEUES"
 	printf '"scale_bytes": "%s", "scale_runs": %s, "load_start": "%s", "load_end": "%s", "elapsed_s": %s},\n' "$SCALE_BYTES" "$SCALE_RUNS" "$LOAD_START" "$LOAD_END" $((T_END - T_START))

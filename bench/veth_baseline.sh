@@ -27,6 +27,8 @@ MTU=${MTU:-1500}
 WANT_TUNDRA=${TUNDRA:-auto}
 TUNDRA_ARGS=${TUNDRA_ARGS:-}
 LOADGEN=$BUILD/bench/loadgen
+# congestion control of every kernel socket (loadgen --cc): not the host default
+KERNEL_CC=${KERNEL_CC:-cubic}
 [[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
 TUNDRA_BIN=$BUILD/tundra
 
@@ -64,7 +66,7 @@ runs() {
 	local label=$1 ns=$2 host=$3 r out g
 	local -a vals=()
 	for ((r = 1; r <= RUNS; r++)); do
-		if ! out=$(timeout -k 5 150 ip netns exec "$ns" "$LOADGEN" send \
+		if ! out=$(timeout -k 5 150 ip netns exec "$ns" "$LOADGEN" send --cc "$KERNEL_CC" \
 			--host "$host" --port 9 --bytes "$BYTES" --timeout 120 2>&1); then
 			echo "$label run $r: FAILED"
 			printf '%s\n' "$out" | sed 's/^/    /'
@@ -78,7 +80,7 @@ runs() {
 	MEDIAN=$(printf '%s\n' "${vals[@]}" | median)
 }
 
-echo "== $BYTES to a discard server, $RUNS runs each, MTU $MTU, $(nproc) CPUs, kernel $(uname -r)"
+echo "== $BYTES to a discard server, $RUNS runs each, MTU $MTU, $(nproc) CPUs, kernel $(uname -r), kernel TCP ${KERNEL_CC:-cubic}"
 
 # ---- kernel <-> kernel over veth ----------------------------------------
 
@@ -91,7 +93,7 @@ ip -n "$NB" addr add 10.0.1.2/24 dev vb1
 ip -n "$NA" link set vb0 up
 ip -n "$NB" link set vb1 up
 
-ip netns exec "$NB" "$LOADGEN" server --port 9 --mode discard --timeout 900 \
+ip netns exec "$NB" "$LOADGEN" server --cc "$KERNEL_CC" --port 9 --mode discard --timeout 900 \
 	>"$LOG/server.out" 2>&1 &
 srv_pid=$!
 for ((i = 0; i < 50; i++)); do

@@ -56,10 +56,20 @@ LIB_NS_LIST=()
 # ns_create NAME — create network namespace NAME, record it for
 # ns_cleanup_all, bring its lo up. Returns nonzero when either step fails
 # (NAME is recorded only once it exists).
+#
+# Its kernel TCP's default congestion control is set to KERNEL_CC (default
+# cubic, tundra's own default) where the host allows it: a new namespace
+# inherits the host's (bbr on some hosts), and the host's
+# tcp_allowed_congestion_control limits what a namespace may pick, so the
+# benchmarks also set KERNEL_CC on their own sockets (iperf3 -C, loadgen
+# --cc), which root may always do.
 ns_create() {
 	ip netns add "$1" || return 1
 	LIB_NS_LIST+=("$1")
 	ip -n "$1" link set lo up
+	ip netns exec "$1" sysctl -qw \
+		net.ipv4.tcp_congestion_control="${KERNEL_CC:-cubic}" 2>/dev/null
+	return 0
 }
 
 # ns_delete NAME — delete a namespace made by ns_create now, by its exact
@@ -92,13 +102,20 @@ ns_cleanup_all() {
 # "1 % loss" there costs nothing. Real loss happens on the path: a client
 # namespace behind a router namespace, whose forward hook drops.
 
-# routed_client ROUTER CLIENT NET [IF] — a veth pair from namespace ROUTER
-# (IF0, NET.1/24) to namespace CLIENT (IF1, NET.2/24, default route via
-# NET.1); ROUTER forwards IPv4. NET is three octets, e.g. 10.9.3; IF
+# routed_client ROUTER CLIENT NET [IF [GSO]] — a veth pair from namespace
+# ROUTER (IF0, NET.1/24) to namespace CLIENT (IF1, NET.2/24, default route
+# via NET.1); ROUTER forwards IPv4. NET is three octets, e.g. 10.9.3; IF
 # defaults to rv (another name for a second client of the same router).
+# GSO, in bytes, caps both ends' gso_max_size: 1500 makes the kernel send
+# one segment per packet there, so a router drop is one segment, not a
+# 64 KB GSO burst (set when the pair is made, which every kernel since
+# 4.16 accepts).
 routed_client() {
 	local r=$1 c=$2 net=$3 i=${4:-rv}
-	ip -n "$r" link add "${i}0" type veth peer name "${i}1" netns "$c" &&
+	local -a g=()
+	[[ -n ${5:-} ]] && g=(gso_max_size "$5")
+	ip -n "$r" link add "${i}0" "${g[@]}" type veth \
+		peer name "${i}1" netns "$c" "${g[@]}" &&
 		ip -n "$r" addr add "$net.1/24" dev "${i}0" &&
 		ip -n "$c" addr add "$net.2/24" dev "${i}1" &&
 		ip -n "$r" link set "${i}0" up && ip -n "$c" link set "${i}1" up &&
