@@ -47,7 +47,7 @@ LOSS_RATES=${LOSS_RATES:-0 0.1 1 5}
 # the client's, and the kernel server's, which takes it from the client):
 # the host's default may be another (bbr here), and tundra runs cubic.
 KERNEL_CC=${KERNEL_CC:-cubic}
-DELAYS=${DELAYS:-10 50}
+DELAYS=${DELAYS-10 50} # empty: no delayed cases
 MTU=${MTU:-1500}
 WORKERS=${WORKERS:-$(nproc)}
 QUEUES=${QUEUES:-$(nproc)}

@@ -197,6 +197,10 @@ void tcp_keepalive_reset(struct core *core, struct tcp_conn *c);
 enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 				  uint32_t seq, const uint8_t *data,
 				  uint32_t len, bool fin);
+/* Does [seq, seq+len) repeat bytes already held? Then *ds, *de: the first
+ * such run (for a D-SACK block, RFC 2883 §4). */
+bool tcp_reass_dup(const struct tcp_conn *c, uint32_t seq, uint32_t len,
+		   uint32_t *ds, uint32_t *de);
 /* After RCV.NXT moved: take the held ranges it reached into the stream.
  * true when the held FIN is now next. */
 bool tcp_reass_advance(struct tcp_conn *c);

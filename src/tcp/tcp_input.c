@@ -275,6 +275,26 @@ static inline bool fin_acked(const struct tcp_conn *c)
 	       c->snd_una == c->snd_buf_seq + c->sndbuf.len + 1;
 }
 
+/* RFC 2883 §4: [start, end) arrived again; the next ACK reports it in a
+ * D-SACK block, its first, so the sender can tell a spurious
+ * retransmission (or a duplicating path) from a loss. Only the first
+ * duplicate before that ACK is kept: a later one is reported by the ACK
+ * it triggers. Without memory for the side structure there is no D-SACK:
+ * it is advice, the sender copes. */
+static void dsack_note(struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+	struct tcp_side *x;
+
+	if (!(c->flags & TF_SACK) || c->dsack)
+		return;
+	x = tcp_side_get(c);
+	if (!x)
+		return;
+	c->dsack = true;
+	x->dsack_start = start;
+	x->dsack_end = end;
+}
+
 /* §3.10.7.4 seventh: segment text. In-order bytes join the stream;
  * later ones are held (tcp_reass.c) and SACKed. Returns true when a held
  * FIN became next in sequence. */
@@ -300,6 +320,13 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		/* Later than RCV.NXT (earlier bytes were trimmed): hold it.
 		 * RFC 5681 §4.2: an out-of-order segment is acknowledged at
 		 * once (the duplicate ACK, with SACK blocks). */
+		uint32_t ds, de;
+
+		/* Some of it is held already: a duplicate too (RFC 2883
+		 * §4.1.3; the block that holds it becomes the newest, so
+		 * it is reported right after the D-SACK block). */
+		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
+			dsack_note(c, ds, de);
 		r = tcp_reass_insert(core, c, seg->seq, seg->data, seg->len,
 				     seg->flags & TCP_FIN);
 		if (r != DROP_NONE)
@@ -307,6 +334,14 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		c->flags |= TF_ACK_NOW | TF_SACK_NOW;
 		return false;
+	}
+	if (tcp_ooo(c)) {
+		uint32_t ds, de;
+
+		/* In order, but reaching into bytes held beyond a hole
+		 * that it fills: those are repeated (RFC 2883 §4). */
+		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
+			dsack_note(c, ds, de);
 	}
 	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
 	tcp_rcv_advance(c, n);
@@ -505,22 +540,11 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		} else {
 			if (!(seg->flags & TCP_RST))
 				c->flags |= TF_ACK_NOW;
-			/* RFC 2883 §4: data we already had: tell the sender
-			 * with a D-SACK block, so it can tell a spurious
-			 * retransmission from a loss. */
-			if ((c->flags & TF_SACK) && seg->len &&
+			/* Data we already had, all of it. */
+			if (seg->len &&
 			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
-			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len) {
-				struct tcp_side *x = tcp_side_get(c);
-
-				/* Without memory, no D-SACK: it is
-				 * advice, the sender copes (§4). */
-				if (x) {
-					c->dsack = true;
-					x->dsack_start = seg->seq;
-					x->dsack_end = seg->seq + seg->len;
-				}
-			}
+			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len)
+				dsack_note(c, seg->seq, seg->seq + seg->len);
 			core_drop(core, DROP_TCP_NOT_ACCEPTABLE);
 			core_schedule(core, c);
 			return;
@@ -538,6 +562,9 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			d--;
 		}
 		d = MIN(d, seg->len);
+		/* Its first d bytes we already had (RFC 2883 §4). */
+		if (d)
+			dsack_note(c, seg->seq, seg->seq + d);
 		seg->data += d;
 		seg->len -= d;
 		seg->seq += d;

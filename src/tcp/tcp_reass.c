@@ -96,6 +96,26 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 	return DROP_NONE;
 }
 
+bool tcp_reass_dup(const struct tcp_conn *c, uint32_t seq, uint32_t len,
+		   uint32_t *ds, uint32_t *de)
+{
+	const struct tcp_ooo *o = tcp_ooo(c);
+	uint32_t end = seq + len;
+
+	if (!o || !len)
+		return false;
+	for (unsigned i = 0; i < o->n; i++) {
+		if (seq_leq(o->blk[i].end, seq))
+			continue;
+		if (seq_leq(end, o->blk[i].start))
+			return false; /* sorted: nothing later overlaps */
+		*ds = seq_max(seq, o->blk[i].start);
+		*de = seq_min(end, o->blk[i].end);
+		return true;
+	}
+	return false;
+}
+
 bool tcp_reass_advance(struct tcp_conn *c)
 {
 	struct tcp_ooo *o = tcp_ooo(c);

@@ -1514,37 +1514,43 @@ CORE_TEST(reass_overlapping_and_duplicate_segments)
 	peer_piece(&p, b, d, 400, 100);
 	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 2, {b + 400, b + 500},
 		    {b + 200, b + 300});
-	/* A duplicate of a held segment: RFC 2018 §4, the first block
-	 * reports the block that holds the segment that triggered the ACK. */
+	/* A duplicate of a held segment: RFC 2883 §4.1.3, a D-SACK block
+	 * for it, then (RFC 2018 §4) the block that holds the segment that
+	 * triggered the ACK. */
 	peer_piece(&p, b, d, 200, 100);
-	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 2, {b + 200, b + 300},
-		    {b + 400, b + 500});
+	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 3, {b + 200, b + 300},
+		    {b + 200, b + 300}, {b + 400, b + 500});
 	/* Inside a held range. */
 	peer_piece(&p, b, d, 420, 30);
-	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 2, {b + 400, b + 500},
-		    {b + 200, b + 300});
-	/* Overlapping both ranges and the hole between: one range. */
+	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 3, {b + 420, b + 450},
+		    {b + 400, b + 500}, {b + 200, b + 300});
+	/* Overlapping both ranges and the hole between: one range; the
+	 * D-SACK names the first repeated run. */
 	peer_piece(&p, b, d, 250, 200);
-	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 1, {b + 200, b + 500});
+	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 2, {b + 250, b + 300},
+		    {b + 200, b + 500});
 	/* Overlapping its left edge. */
 	peer_piece(&p, b, d, 150, 60);
-	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 1, {b + 150, b + 500});
+	expect_sack(expect_seg(TCP_ACK, p.ack, b, 0), 2, {b + 200, b + 210},
+		    {b + 150, b + 500});
 	expect_quiet();
 	cr_assert_eq(H->t.rxlen, 0);
-	/* In order and into the held range: all of [0, 500) at once. */
+	/* In order and into the held range: all of [0, 500) at once; the
+	 * 10 bytes it repeats are D-SACKed. */
 	peer_piece(&p, b, d, 0, 160);
 	k = expect_seg(TCP_ACK, p.ack, b + 500, 0);
-	expect_no_sack(k);
+	expect_sack(k, 1, {b + 150, b + 160});
 	expect_quiet();
 	cr_assert_eq(H->t.rxlen, 500);
 	cr_assert(memcmp(H->t.rx, d, 500) == 0);
 	/* Held [800, 900), then one segment that starts before RCV.NXT and
-	 * covers it entirely. */
+	 * covers it entirely: one D-SACK, for the first repeated run. */
 	peer_piece(&p, b, d, 800, 100);
 	expect_sack(expect_seg(TCP_ACK, p.ack, b + 500, 0), 1,
 		    {b + 800, b + 900});
 	peer_piece(&p, b, d, 450, 550);
-	expect_no_sack(expect_seg(TCP_ACK, p.ack, b + 1000, 0));
+	expect_sack(expect_seg(TCP_ACK, p.ack, b + 1000, 0), 1,
+		    {b + 450, b + 500});
 	expect_quiet();
 	cr_assert_eq(H->t.rxlen, 1000);
 	cr_assert(memcmp(H->t.rx, d, 1000) == 0, "overlaps not byte-exact");

@@ -587,6 +587,87 @@ CORE_TEST(duplicate_segment_gets_dsack)
 	skip_output();
 }
 
+/* RFC 2883 §4: a segment that repeats bytes already delivered and
+ * brings new ones too gets a D-SACK block for the repeated part only;
+ * the new bytes are delivered. */
+CORE_TEST(partial_duplicate_gets_dsack_for_the_old_part)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 5};
+	static uint8_t d[1000];
+	uint32_t blk[4][2];
+	struct peer p;
+	struct pkt *k;
+
+	fill_random(d, sizeof(d), 11);
+	peer_syn_cfg(&p, 42011, 9, 0x1a0000, &sc);
+	peer_send(&p, TCP_ACK, NULL, 0);
+	uint32_t start = p.nxt;
+	peer_send(&p, TCP_ACK | TCP_PSH, d, 600);
+	H->now += 100 * MS;
+	advance(0);
+	skip_output();
+	/* [start, start+1000): the first 600 bytes again, 400 new. */
+	peer_raw(&p, start, TCP_ACK | TCP_PSH, d, sizeof(d));
+	flush();
+	k = expect_tcp();
+	cr_assert_eq(k->seg.ack, start + sizeof(d), "the new bytes taken");
+	cr_assert_eq(sack_of(k, blk), 1);
+	cr_assert_eq(blk[0][0], start);
+	cr_assert_eq(blk[0][1], start + 600, "only the repeated part");
+	skip_output();
+}
+
+/* RFC 2883 §4.1.3: a duplicate of data held out of order: the D-SACK
+ * block names the repeated bytes, and the next block is the held range
+ * that contains them. */
+CORE_TEST(duplicate_of_held_data_gets_dsack_then_its_block)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 5};
+	static uint8_t d[4000];
+	uint32_t blk[4][2];
+	struct peer p;
+	struct pkt *k;
+
+	fill_random(d, sizeof(d), 12);
+	peer_syn_cfg(&p, 42012, 9, 0x1b0000, &sc);
+	peer_send(&p, TCP_ACK, NULL, 0);
+	uint32_t start = p.nxt;
+	/* [start, +1000) lost; [+1000, +2000) and [+3000, +4000) held. */
+	peer_raw(&p, start + 1000, TCP_ACK, d + 1000, 1000);
+	peer_raw(&p, start + 3000, TCP_ACK, d + 3000, 1000);
+	flush();
+	skip_output();
+	/* [+1500, +2500) again: 500 bytes held, 500 new. */
+	peer_raw(&p, start + 1500, TCP_ACK, d + 1500, 1000);
+	flush();
+	k = expect_tcp();
+	cr_assert_eq(k->seg.ack, start, "the hole is still there");
+	cr_assert_eq(sack_of(k, blk), 3);
+	cr_assert_eq(blk[0][0], start + 1500, "D-SACK: the repeated bytes");
+	cr_assert_eq(blk[0][1], start + 2000);
+	cr_assert_eq(blk[1][0], start + 1000, "then the range holding them");
+	cr_assert_eq(blk[1][1], start + 2500);
+	cr_assert_eq(blk[2][0], start + 3000);
+	cr_assert_eq(blk[2][1], start + 4000);
+	skip_output();
+	/* Bytes never seen before: no D-SACK. */
+	peer_raw(&p, start + 2500, TCP_ACK, d + 2500, 500);
+	flush();
+	k = expect_tcp();
+	cr_assert_eq(sack_of(k, blk), 1, "one range, no D-SACK");
+	cr_assert_eq(blk[0][0], start + 1000);
+	cr_assert_eq(blk[0][1], start + 4000);
+	skip_output();
+	/* The hole filled: everything delivered, in order. */
+	peer_raw(&p, start, TCP_ACK, d, 1000);
+	flush();
+	k = expect_tcp();
+	cr_assert_eq(k->seg.ack, start + sizeof(d));
+	skip_output();
+}
+
 /* Go-back-N after a timeout skips what the peer SACKed; the segment
  * that ends where a SACKed range begins must not carry the FIN, which
  * only ever follows the last byte (a regression: it once did). */
