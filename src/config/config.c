@@ -46,7 +46,7 @@ const struct config_knob config_knobs[] = {
 	  "the kernel side's address, set on the device over rtnetlink",
 	  offsetof(struct config, cfg.peer_addr),
 	  offsetof(struct config, cfg.peer_prefix), 0 },
-	{ "device", "mtu", "mtu", "M", KT_UINT, 576, 9000, NULL, "1500",
+	{ "device", "mtu", "mtu", "M", KT_UINT, 576, 65535, NULL, "1500",
 	  "device MTU; tundra's MSS is MTU - 40", C(mtu) },
 	{ "device", "queues", "queues", "Q", KT_COUNT, 1, 64, NULL, "auto",
 	  "TUN queues (auto: number of CPUs)", C(queues) },

@@ -479,7 +479,9 @@ static uint32_t tcp_tso_len(const struct core *core, uint32_t avail,
 {
 	uint32_t n = MIN(avail, usable);
 
-	if (!core->cfg.tx_offload || n <= mss)
+	/* A device MTU near 64 KB leaves no room for two segments in one
+	 * IPv4 datagram: no super-segments then. */
+	if (!core->cfg.tx_offload || n <= mss || TCP_TSO_MAX < 2 * mss)
 		return MIN(n, mss);
 	n = MIN(n, TCP_TSO_MAX / mss * mss);
 	if (n < avail)

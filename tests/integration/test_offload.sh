@@ -16,6 +16,8 @@
 #     (other_queue);
 #   - --offload on --mtu 1280: the TSO size follows the MSS (64 MiB each
 #     way, pattern checked);
+#   - --mtu 65535 (the benchmark mode), offloads on and off: 64 MiB each
+#     way, pattern checked;
 #   - every run ends with a clean exit (status 0) on SIGTERM.
 #
 # Output: PASS/FAIL per check, then "N passed, M failed".
@@ -190,6 +192,22 @@ if start mtu1280 --offload on --mtu 1280; then
 		t_fail "mtu1280: TSO used" "tso_segs=$s"
 	fi
 fi
+
+# ---- MTU 65535, both ways of the device -------------------------------------
+# The benchmark mode: one segment per datagram fills it (MSS 65495), so no
+# super-segments are built (two segments cannot share one IPv4 datagram);
+# every datagram read or written is up to 64 KB, with and without offloads.
+for mode in on off; do
+	if start "mtu65535-$mode" --offload "$mode" --mtu 65535; then
+		if [[ $(ip -n "$NS" link show tun0 2>&1) == *"mtu 65535 "* ]]; then
+			t_pass "mtu65535-$mode: device MTU 65535"
+		else
+			t_fail "mtu65535-$mode: device MTU 65535"
+		fi
+		bulk "mtu65535-$mode" 64M
+		stop "mtu65535-$mode"
+	fi
+done
 
 t_summary
 ((nfail == 0))
