@@ -565,6 +565,20 @@ uint64_t core_next_deadline(const struct core *core)
 	return core->heap_len ? core->heap[0].at : UINT64_MAX;
 }
 
+int core_sleep_ms(const struct core *core, uint64_t now)
+{
+	uint64_t next = core_next_deadline(core);
+
+	if (next == UINT64_MAX)
+		return -1;
+	if (next <= now)
+		return 0;
+	/* Rounded up, so the sleeper wakes after the deadline, not a
+	 * little before it (and would sleep 0 ms again); at most 1 s, so
+	 * that a clock step is noticed. */
+	return (int)MIN((next - now + 999999) / 1000000, 1000);
+}
+
 uint64_t core_timers(struct core *core, uint64_t now)
 {
 	struct tcp_conn *c;

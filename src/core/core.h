@@ -173,6 +173,9 @@ void core_flush(struct core *core, uint64_t now);
 bool core_pending(const struct core *core);
 /* The earliest armed deadline (UINT64_MAX: none). */
 uint64_t core_next_deadline(const struct core *core);
+/* How long an idle thread may sleep at now before the next deadline: ms
+ * (1..1000), 0 when one is due already (do not sleep), -1: none armed. */
+int core_sleep_ms(const struct core *core, uint64_t now);
 /* Fire timers due at now; returns the next deadline (UINT64_MAX: none). */
 uint64_t core_timers(struct core *core, uint64_t now);
 /* The transmitter is done with o (written or dropped). */

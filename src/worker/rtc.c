@@ -338,7 +338,7 @@ void *worker_rtc_main(void *arg)
 
 	rcu_register_thread();
 	while (!atomic_load_explicit(&t->stop_workers, memory_order_acquire)) {
-		uint64_t now = clock_now_ns(), next_timer;
+		uint64_t now = clock_now_ns();
 		uint32_t got, sent;
 		bool more;
 		int timeout;
@@ -372,17 +372,11 @@ void *worker_rtc_main(void *arg)
 			waiter_cancel(&w->wake);
 			continue;
 		}
-		now = clock_now_ns();
-		next_timer = core_next_deadline(w->core);
-		if (next_timer <= now) {
+		timeout = core_sleep_ms(w->core, clock_now_ns());
+		if (timeout == 0) {
 			waiter_cancel(&w->wake);
 			continue;
 		}
-		timeout =
-			next_timer == UINT64_MAX ?
-				-1 :
-				(int)MIN((next_timer - now + 999999) / 1000000,
-					 1000);
 		if (r->held && (timeout < 0 || timeout > RTC_HELD_POLL_MS))
 			timeout = RTC_HELD_POLL_MS;
 		/* Holding a datagram: the queue stays unread, so do not wake

@@ -261,7 +261,8 @@ void *worker_main(void *arg)
 
 	rcu_register_thread();
 	while (!atomic_load_explicit(&t->stop_workers, memory_order_acquire)) {
-		uint64_t now = clock_now_ns(), next_timer;
+		uint64_t now = clock_now_ns();
+		int timeout;
 		uint32_t got, done;
 
 		/* Listener lookups in this turn happen inside one RCU
@@ -302,18 +303,12 @@ void *worker_main(void *arg)
 			waiter_cancel(&w->wake);
 			continue;
 		}
-		now = clock_now_ns();
-		next_timer = core_next_deadline(w->core);
-		if (next_timer <= now) {
+		timeout = core_sleep_ms(w->core, clock_now_ns());
+		if (timeout == 0) {
 			waiter_cancel(&w->wake);
 			continue;
 		}
-		waiter_sleep(&w->wake,
-			     next_timer == UINT64_MAX
-				     ? -1
-				     : (int)MIN((next_timer - now + 999999) /
-							1000000,
-						1000));
+		waiter_sleep(&w->wake, timeout);
 		idle = 0;
 	}
 	rcu_unregister_thread();

@@ -23,9 +23,7 @@ cd "$ROOT" || exit 2
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-TUNDRA=$BUILD/tundra
-LOADGEN=$BUILD/bench/loadgen
-[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+it_prologue run.sh
 
 NS=tundra-it-$$
 DEV=tun0
@@ -34,19 +32,6 @@ WORKERS=4
 QUEUES=2
 LIFETIME=240		# hard cap on tundra's life, seconds
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "run.sh: needs root (network namespaces, TUN)" >&2
-	exit 2
-fi
-for f in "$TUNDRA" "$LOADGEN"; do
-	if [[ ! -x $f ]]; then
-		echo "run.sh: $f not found or not executable (run make first)" >&2
-		exit 2
-	fi
-done
-
-# Sanitizers: options exported, SAN and SLOW (time factor) set.
-san_setup "$BUILD"
 
 LOG=$(mktemp -d /tmp/tundra-it.XXXXXX)
 OUT=$LOG/tundra.out

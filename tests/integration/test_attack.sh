@@ -27,9 +27,7 @@ cd "$ROOT" || exit 2
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-TUNDRA=$BUILD/tundra
-LOADGEN=$BUILD/bench/loadgen
-[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+it_prologue test_attack.sh
 PEERPY=$ROOT/tests/integration/attack_peer.py
 NS=tundra-att-$$
 ADDR=10.0.0.2
@@ -56,13 +54,6 @@ RSS_GROW_CAP_SAN_KB=$((80 * 1024))
 RSS_HARD_KB=$((1024 * 1024))	# watchdog: stop the flood past this
 MIN_CONNECT_RATIO=0.95
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "test_attack.sh: needs root (network namespaces, TUN, raw sockets)" >&2
-	exit 2
-fi
-for f in "$TUNDRA" "$LOADGEN"; do
-	[[ -x $f ]] || { echo "test_attack.sh: $f not found (run make first)" >&2; exit 2; }
-done
 for tool in hping3 nmap; do
 	command -v "$tool" >/dev/null || {
 		echo "test_attack.sh: $tool not installed (scripts/deps.sh)" >&2
@@ -80,7 +71,6 @@ for p in /usr/bin/python3 python3; do
 done
 [[ -n $PY ]] || { echo "test_attack.sh: python3-scapy not installed (scripts/deps.sh)" >&2; exit 2; }
 
-san_setup "$BUILD"
 if ((SAN)); then
 	RSS_GROW_CAP_KB=$RSS_GROW_CAP_SAN_KB
 	# ASan holds freed memory back (256 MiB by default) to catch uses

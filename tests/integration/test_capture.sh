@@ -23,21 +23,12 @@ cd "$ROOT" || exit 2
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-TUNDRA=$BUILD/tundra
-LOADGEN=$BUILD/bench/loadgen
-[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+it_prologue test_capture.sh
 NS=tundra-cap-$$
 ADDR=10.0.0.2
 PEER=10.0.0.1
 GRACE_MS=3000
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "test_capture.sh: needs root" >&2
-	exit 2
-fi
-for f in "$TUNDRA" "$LOADGEN"; do
-	[[ -x $f ]] || { echo "test_capture.sh: $f missing (run make)" >&2; exit 2; }
-done
 if ! command -v tcpdump >/dev/null; then
 	echo "test_capture.sh: tcpdump not installed" >&2
 	exit 2
@@ -46,7 +37,6 @@ if ! "$TUNDRA" --help 2>&1 | grep -q -- '--pcap'; then
 	echo "test_capture.sh: $TUNDRA has no --pcap option" >&2
 	exit 2
 fi
-san_setup "$BUILD"
 
 LOG=$(mktemp -d /tmp/tundra-cap.XXXXXX)
 OUT=$LOG/tundra.out

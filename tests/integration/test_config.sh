@@ -19,24 +19,10 @@ cd "$ROOT" || exit 2
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-TUNDRA=$BUILD/tundra
-LOADGEN=$BUILD/bench/loadgen
-[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+it_prologue test_config.sh
 NS=tundra-cfg-$$
 ADDR=10.0.0.2
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "test_config.sh: needs root (network namespaces, TUN)" >&2
-	exit 2
-fi
-for f in "$TUNDRA" "$LOADGEN"; do
-	if [[ ! -x $f ]]; then
-		echo "test_config.sh: $f not found (run make first)" >&2
-		exit 2
-	fi
-done
-
-san_setup "$BUILD"
 LOG=$(mktemp -d /tmp/tundra-cfg.XXXXXX)
 OUT=$LOG/tundra.out
 ERR=$LOG/tundra.err

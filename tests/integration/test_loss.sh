@@ -36,9 +36,7 @@ cd "$ROOT" || exit 2
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-TUNDRA=$BUILD/tundra
-LOADGEN=$BUILD/bench/loadgen
-[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+it_prologue test_loss.sh
 NS=tundra-loss-$$
 NSC=tundra-lossc-$$
 DEV=tloss0
@@ -46,18 +44,10 @@ ADDR=10.0.0.2
 PEER=10.0.0.1
 TABLE=tundra_loss
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "test_loss.sh: needs root" >&2
-	exit 2
-fi
-for f in "$TUNDRA" "$LOADGEN"; do
-	[[ -x $f ]] || { echo "test_loss.sh: $f missing (run make)" >&2; exit 2; }
-done
 if ! command -v nft >/dev/null; then
 	echo "test_loss.sh: nft not installed (scripts/deps.sh installs nftables)" >&2
 	exit 2
 fi
-san_setup "$BUILD"
 if ((SAN)); then
 	LOSS_MB=${LOSS_MB:-32}
 else

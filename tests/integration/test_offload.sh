@@ -29,21 +29,10 @@ cd "$ROOT" || exit 2
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-TUNDRA=$BUILD/tundra
-LOADGEN=$BUILD/bench/loadgen
-[[ -x $LOADGEN ]] || LOADGEN=build/bench/loadgen
+it_prologue test_offload.sh
 NS=tundra-off-$$
 ADDR=10.0.0.2
 LIFETIME=200
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "test_offload.sh: needs root" >&2
-	exit 2
-fi
-for f in "$TUNDRA" "$LOADGEN"; do
-	[[ -x $f ]] || { echo "test_offload.sh: $f missing (run make)" >&2; exit 2; }
-done
-san_setup "$BUILD"
 
 LOG=$(mktemp -d /tmp/tundra-off.XXXXXX)
 
