@@ -67,6 +67,9 @@ const char *tcp_state_name(enum tcp_state s);
 #define TF_ACTIVE 0x80000     /* opened by us (connect) */
 #define TF_KEEPALIVE 0x100000 /* keep-alive probes on */
 #define TF_SYNQ 0x200000      /* counted in its listener's SYN queue */
+/* Bits 24-27: quick ACKs left (tcp_quick_arm). */
+#define TF_QUICK_SHIFT 24
+#define TF_QUICK_MASK (0xfu << TF_QUICK_SHIFT)
 
 /* Out-of-order data held in the receive buffer past RCV.NXT: at most
  * TCP_OOO_MAX disjoint ranges, which are also the SACK blocks we send
@@ -367,6 +370,26 @@ static inline struct tcp_sb *tcp_sb(const struct tcp_conn *c)
 static inline struct tcp_ooo *tcp_ooo(const struct tcp_conn *c)
 {
 	return c->side ? c->side->ooo : NULL;
+}
+
+/*
+ * Quick ACKs: after the receiver saw a loss (out-of-order data, a
+ * duplicate, a hole filled), the sender is recovering with a small
+ * window; a delayed ACK there holds its next segments up to the
+ * delayed-ACK time, which on a short path is many round trips. So the
+ * next data segments are each ACKed at once, as Linux's receiver does
+ * ("quickack mode"); RFC 5681 §4.2 lets a receiver ACK more often than
+ * every second segment. At most 15, and no more than half the segments
+ * the window holds (each quick ACK is one more packet for the sender).
+ */
+static inline unsigned tcp_quick_left(const struct tcp_conn *c)
+{
+	return (c->flags & TF_QUICK_MASK) >> TF_QUICK_SHIFT;
+}
+
+static inline void tcp_quick_set(struct tcp_conn *c, unsigned n)
+{
+	c->flags = (c->flags & ~TF_QUICK_MASK) | ((n > 15 ? 15 : n) << TF_QUICK_SHIFT);
 }
 
 static inline struct tcp_undo *tcp_undo(const struct tcp_conn *c)

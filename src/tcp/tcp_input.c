@@ -295,6 +295,12 @@ static void dsack_note(struct tcp_conn *c, uint32_t start, uint32_t end)
 	x->dsack_end = end;
 }
 
+/* A loss showed at this end: quick ACKs for what follows (tcp_conn.h). */
+static void quick_arm(const struct core *core, struct tcp_conn *c)
+{
+	tcp_quick_set(c, core->rcvbuf_cap / (2u * core->mss));
+}
+
 /* §3.10.7.4 seventh: segment text. In-order bytes join the stream;
  * later ones are held (tcp_reass.c) and SACKed. Returns true when a held
  * FIN became next in sequence. */
@@ -333,6 +339,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 			core_drop(core, r);
 		seg->flags &= ~TCP_FIN;
 		c->flags |= TF_ACK_NOW | TF_SACK_NOW;
+		quick_arm(core, c);
 		return false;
 	}
 	if (tcp_ooo(c)) {
@@ -543,8 +550,12 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 			/* Data we already had, all of it. */
 			if (seg->len &&
 			    seq_leq(seg->seq + seg->len, c->rcv_nxt) &&
-			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len)
+			    c->rcv_nxt - seg->seq <= core->rcvbuf_cap + seg->len) {
 				dsack_note(c, seg->seq, seg->seq + seg->len);
+				/* A resend of what we had: our ACK was
+				 * lost or late, the sender is recovering. */
+				quick_arm(core, c);
+			}
 			core_drop(core, DROP_TCP_NOT_ACCEPTABLE);
 			core_schedule(core, c);
 			return;

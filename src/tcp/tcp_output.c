@@ -708,6 +708,11 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		if (c->rcv_unacked >= 2u * (core->mss - c->opt_len) ||
 		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
+		} else if (tcp_quick_left(c)) {
+			/* After a loss: every segment ACKed at once, for a
+			 * while (tcp_conn.h). */
+			tcp_quick_set(c, tcp_quick_left(c) - 1);
+			c->flags |= TF_ACK_NOW;
 		} else if (!c->dack_at) {
 			c->dack_at = tcp_dl(core->now + core->cfg.delack_ns);
 			theap_update(core, c);

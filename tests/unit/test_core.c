@@ -1492,9 +1492,11 @@ CORE_TEST(reass_holes_filled_in_random_order_across_wrap)
 	cr_assert_eq(drops(DROP_TCP_OOO_FULL), 0);
 	cr_assert_null(tcp_ooo(conn_of(&p)), "reassembly state kept after the "
 					 "last hole");
-	/* In order again: a delayed ACK, without SACK. */
+	/* In order again, right after the loss: ACKed at once (quick ACKs,
+	 * tcp_conn.h), without SACK. */
 	peer_send(&p, TCP_ACK, MSG, MSGLEN);
-	expect_no_sack(expect_dack(&p));
+	expect_no_sack(expect_seg(TCP_ACK, p.ack, p.nxt, 0));
+	expect_quiet();
 }
 
 CORE_TEST(reass_overlapping_and_duplicate_segments)
@@ -1875,11 +1877,53 @@ CORE_TEST(no_sack_unless_permitted)
 		expect_no_sack(expect_tcp()); /* at once: fills a hole */
 	}
 	expect_quiet();
-	p.nxt = b + 700; /* in order, no hole left: a delayed ACK */
+	p.nxt = b + 700; /* in order, no hole left: a quick ACK */
 	peer_piece(&p, b, d, 600, 100);
-	expect_no_sack(expect_dack(&p));
+	expect_no_sack(expect_seg(TCP_ACK, p.ack, b + 700, 0));
+	expect_quiet();
 	cr_assert_eq(H->t.rxlen, 700);
 	cr_assert(memcmp(H->t.rx, d, 700) == 0);
+}
+
+/* After a loss the next segments are ACKed at once, each (the sender is
+ * recovering with a small window: a delayed ACK would hold it up to the
+ * delayed-ACK time); 15 of them, then delayed ACKs again. A duplicate
+ * (our ACK was lost) starts them too. Before any loss: delayed. */
+CORE_TEST(quick_acks_after_a_loss_then_delayed_again)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 1};
+	struct peer p;
+	uint8_t d[100];
+
+	fill_random(d, sizeof(d), 69);
+	peer_syn_cfg(&p, 41013, 9, 0x58000, &sc);
+	peer_send(&p, TCP_ACK, NULL, 0);
+	peer_send(&p, TCP_ACK, d, sizeof(d));
+	expect_dack(&p);
+	/* A hole, then its filling. */
+	uint32_t b = p.nxt;
+	peer_raw(&p, b + 100, TCP_ACK, d, 100);
+	flush();
+	expect_tcp();
+	peer_raw(&p, b, TCP_ACK, d, 100);
+	flush();
+	expect_seg(TCP_ACK, p.ack, b + 200, 0);
+	p.nxt = b + 200;
+	for (unsigned i = 0; i < 15; i++) {
+		peer_send(&p, TCP_ACK, d, sizeof(d));
+		expect_seg(TCP_ACK, p.ack, p.nxt, 0);
+		expect_quiet();
+	}
+	peer_send(&p, TCP_ACK, d, sizeof(d));
+	expect_dack(&p);
+	/* A duplicate: quick ACKs again. */
+	peer_raw(&p, p.nxt - 100, TCP_ACK, d, 100);
+	flush();
+	expect_tcp(); /* the D-SACK */
+	peer_send(&p, TCP_ACK, d, sizeof(d));
+	expect_seg(TCP_ACK, p.ack, p.nxt, 0);
+	expect_quiet();
 }
 
 /* ---- timestamps (RFC 7323) ------------------------------------------- */
