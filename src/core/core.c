@@ -89,8 +89,8 @@ static void conn_free(struct tcp_conn *c)
 		free(c->side);
 		c->side = NULL;
 	}
-	bbuf_free(&c->sndbuf);
-	bbuf_free(&c->rcvbuf);
+	tcp_sndbuf_free(c);
+	tcp_rcvbuf_free(c);
 	free(c);
 }
 
@@ -183,12 +183,12 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 			i->in_recovery = c->rec & REC_RECOVERY;
 			i->bytes_acked = tcp_bytes_acked(c);
 			i->bytes_received = tcp_bytes_received(c);
-			i->sndbuf_used = c->sndbuf.len;
-			i->sndbuf_cap = c->sndbuf.mem ? bbuf_cap(&c->sndbuf)
-						      : core->sndbuf_cap;
-			i->rcvbuf_used = c->rcvbuf.len;
-			i->rcvbuf_cap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf)
-						      : core->rcvbuf_cap;
+			i->sndbuf_used = tcp_snd(c)->len;
+			i->sndbuf_cap = tcp_snd(c)->mem ? bbuf_cap(tcp_snd(c))
+							: core->sndbuf_cap;
+			i->rcvbuf_used = tcp_rcv(c)->len;
+			i->rcvbuf_cap = tcp_rcv(c)->mem ? bbuf_cap(tcp_rcv(c))
+							: core->rcvbuf_cap;
 			i->mss = c->snd_mss;
 		}
 	}

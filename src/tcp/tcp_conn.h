@@ -217,8 +217,7 @@ struct tcp_conn {
 	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
 	uint32_t tx_low;      /* lowest sequence they point at */
 
-	struct bbuf sndbuf;
-	struct bbuf rcvbuf;
+	struct tcp_bufs *bufs; /* NULL while neither buffer is allocated */
 
 	struct tcp_conn *flush_next;
 
@@ -229,12 +228,45 @@ struct tcp_conn {
 	struct core *core;
 };
 
+/* The send and receive buffers. Each is allocated only while it holds
+ * data (or descriptors point into it), and their 32 bytes of descriptors
+ * likewise, behind one pointer: an idle connection pays 8 bytes for its
+ * buffers. Read them through tcp_snd() and tcp_rcv(), empty without
+ * the holder; allocate them with tcp_sndbuf_get() and tcp_rcvbuf_get(),
+ * and give them back with tcp_sndbuf_free() and tcp_rcvbuf_free(), which
+ * free the holder with the last buffer (tcp_buf.c). */
+struct tcp_bufs {
+	struct bbuf snd;
+	struct bbuf rcv;
+};
+
+static inline const struct bbuf *tcp_snd(const struct tcp_conn *c)
+{
+	static const struct bbuf none;
+
+	return c->bufs ? &c->bufs->snd : &none;
+}
+
+static inline const struct bbuf *tcp_rcv(const struct tcp_conn *c)
+{
+	static const struct bbuf none;
+
+	return c->bufs ? &c->bufs->rcv : &none;
+}
+
+/* The buffer, allocated with cap bytes if it was not; NULL without
+ * memory. */
+struct bbuf *tcp_sndbuf_get(struct tcp_conn *c, uint32_t cap);
+struct bbuf *tcp_rcvbuf_get(struct tcp_conn *c, uint32_t cap);
+void tcp_sndbuf_free(struct tcp_conn *c);
+void tcp_rcvbuf_free(struct tcp_conn *c);
+
 /* Data bytes the peer acknowledged: SND.UNA's distance from ISS, less
  * the SYN and our FIN once acknowledged. */
 static inline uint64_t tcp_bytes_acked(const struct tcp_conn *c)
 {
 	uint32_t off = c->snd_una - c->iss;
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	bool syn = off || c->snd_wraps;
 	bool fin = (c->flags & TF_FIN_SENT) && c->snd_una == data_end + 1;
 

@@ -185,7 +185,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		if (c->snd_una == c->iss)
 			acked--;
 		if ((c->flags & TF_FIN_SENT) &&
-		    ack == c->snd_buf_seq + c->sndbuf.len + 1)
+		    ack == c->snd_buf_seq + tcp_snd(c)->len + 1)
 			acked--;
 		if (ack - c->iss < old_una - c->iss)
 			c->snd_wraps++; /* for tcp_bytes_acked() */
@@ -272,7 +272,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 static inline bool fin_acked(const struct tcp_conn *c)
 {
 	return (c->flags & TF_FIN_SENT) &&
-	       c->snd_una == c->snd_buf_seq + c->sndbuf.len + 1;
+	       c->snd_una == c->snd_buf_seq + tcp_snd(c)->len + 1;
 }
 
 /* RFC 2883 §4: [start, end) arrived again; the next ACK reports it in a
@@ -311,7 +311,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		return false;
 	}
-	if (!c->rcvbuf.mem && bbuf_alloc(&c->rcvbuf, core->rcvbuf_cap)) {
+	if (!tcp_rcvbuf_get(c, core->rcvbuf_cap)) {
 		core_drop(core, DROP_TCP_NO_MEMORY);
 		seg->flags &= ~TCP_FIN;
 		return false;
@@ -343,7 +343,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
 			dsack_note(c, ds, de);
 	}
-	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
+	n = bbuf_write(&c->bufs->rcv, seg->data, seg->len);
 	tcp_rcv_advance(c, n);
 	c->rcv_unacked += n;
 	if (n < seg->len)

@@ -176,8 +176,9 @@ bool tcp_respond_synack(struct core *core, const struct tcp_seg *syn,
 
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 {
-	uint32_t cap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
-	uint32_t right = c->rcv_nxt + (cap - c->rcvbuf.len);
+	const struct bbuf *rb = tcp_rcv(c);
+	uint32_t cap = rb->mem ? bbuf_cap(rb) : core->rcvbuf_cap;
+	uint32_t right = c->rcv_nxt + (cap - rb->len);
 	uint32_t max = c->flags & TF_WSCALE ? 65535u << c->rcv_wscale : 65535;
 	uint32_t thresh = MIN(cap / 2, core->mss);
 
@@ -269,14 +270,14 @@ static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
  * so held connections cost their control block only. */
 static void sndbuf_maybe_free(struct tcp_conn *c)
 {
-	if (c->sndbuf.mem && !c->sndbuf.len && !c->tx_inflight)
-		bbuf_free(&c->sndbuf);
+	if (tcp_snd(c)->mem && !tcp_snd(c)->len && !c->tx_inflight)
+		tcp_sndbuf_free(c);
 }
 
 void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 {
 	uint32_t limit = c->snd_una;
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	uint32_t d;
 
 	/* The transmitter reads the payload of a descriptor until it hands
@@ -292,7 +293,7 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 		return;
 	}
 	d = limit - c->snd_buf_seq;
-	bbuf_drop(&c->sndbuf, d);
+	bbuf_drop(&c->bufs->snd, d);
 	c->snd_buf_seq += d;
 	sndbuf_maybe_free(c);
 	c->flags |= TF_WRITABLE;
@@ -432,9 +433,9 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 	if (!o)
 		return false;
 	o->conn = c;
-	o->niov = (uint8_t)(1 + bbuf_view(&c->sndbuf, off, n, &o->iov[1]));
+	o->niov = (uint8_t)(1 + bbuf_view(tcp_snd(c), off, n, &o->iov[1]));
 	c->tx_low = c->tx_inflight++ ? seq_min(c->tx_low, seq) : seq;
-	if (n && off + n == c->sndbuf.len)
+	if (n && off + n == tcp_snd(c)->len)
 		flags |= TCP_PSH;
 	if (fin)
 		flags |= TCP_FIN;
@@ -523,7 +524,7 @@ static bool recovery_output(struct core *core, struct tcp_conn *c,
  * episode (tcp_sack.c). */
 static bool tlp_retransmit(struct core *core, struct tcp_conn *c)
 {
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	bool fin = (c->flags & TF_FIN_SENT) && c->snd_max == data_end + 1;
 	uint32_t end = fin ? data_end : c->snd_max;
 	uint32_t n = MIN(tcp_smss(c), end - c->snd_una);
@@ -581,7 +582,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	if (c->snd_una == c->snd_max && c->last_tx_ms &&
 	    (int32_t)(tcp_now_ms(core) - c->last_tx_ms) >
 		    (int32_t)(c->rto_us / 1000) &&
-	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
+	    c->snd_nxt - c->snd_buf_seq < tcp_snd(c)->len) {
 		tcp_cc_restart(core, c);
 		c->last_tx_ms = 0;
 	}
@@ -608,9 +609,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 			next = c->snd_max;
 		}
 		off = c->snd_nxt - c->snd_buf_seq;
-		if (off > c->sndbuf.len)
+		if (off > tcp_snd(c)->len)
 			break; /* the FIN is out: nothing after it */
-		avail = c->sndbuf.len - off;
+		avail = tcp_snd(c)->len - off;
 		if (seq_lt(c->snd_nxt, next) && seq_lt(next, c->snd_max))
 			avail = MIN(avail, next - c->snd_nxt);
 		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
@@ -623,7 +624,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		 * rewind); like Linux, it is sent whatever the window (a
 		 * zero window accepts it at RCV.NXT). Not at the end of
 		 * avail: that may stop short at a SACKed range. */
-		fin = (c->flags & TF_APP_CLOSED) && off + n == c->sndbuf.len;
+		fin = (c->flags & TF_APP_CLOSED) && off + n == tcp_snd(c)->len;
 		if (n == 0 && !fin)
 			break;
 		/*
@@ -721,7 +722,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	/* Data waits on a zero window with nothing in flight: the persist
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
 	if (c->snd_una == c->snd_max && !c->rto_at &&
-	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
+	    c->snd_nxt - c->snd_buf_seq < tcp_snd(c)->len) {
 		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 		theap_update(core, c);
 	}
