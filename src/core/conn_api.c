@@ -184,7 +184,7 @@ void tundra_conn_abort(struct tundra_conn *tc)
 
 uint64_t *tundra_conn_app_data(struct tundra_conn *tc)
 {
-	return C(tc)->app_data;
+	return &C(tc)->app_data;
 }
 
 unsigned tundra_conn_worker(const struct tundra_conn *tc)

@@ -394,7 +394,7 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	c->rcv_wscale = core->rcv_wscale;
 	c->snd_mss = TCP_DEFAULT_MSS;
 	c->app = app;
-	c->app_arg = arg;
+	c->app_data = (uintptr_t)arg;
 	ctab_insert(core, c);
 	core_schedule(core, c); /* the SYN goes out at the flush */
 	if (out)

@@ -222,8 +222,11 @@ struct tcp_conn {
 	struct tcp_conn *flush_next;
 
 	const struct tundra_app *app;
-	void *app_arg;
-	uint64_t app_data[2];
+	/* The app's word (tundra_conn_app_data). Until the handshake
+	 * completes it holds the argument for accepted() (the listener's,
+	 * or tundra_connect's), which is needed only then: it costs no
+	 * field of its own. Zeroed just before accepted() is called. */
+	uint64_t app_data;
 
 	struct core *core;
 };

@@ -40,7 +40,7 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 			c = tcp_syncookie_check(core, seg, hash, &valid);
 			if (c) {
 				c->app = l->app;
-				c->app_arg = l->arg;
+				c->app_data = (uintptr_t)l->arg;
 				conn_input(core, c, seg);
 				return;
 			}
@@ -96,7 +96,7 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 		return;
 	}
 	c->app = l->app;
-	c->app_arg = l->arg;
+	c->app_data = (uintptr_t)l->arg;
 	if (core->synq) {
 		c->flags |= TF_SYNQ;
 		core->synq[seg->dport]++;
@@ -108,6 +108,8 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
  * the app refused and the connection is gone. */
 static bool tcp_established(struct core *core, struct tcp_conn *c)
 {
+	void *arg = (void *)(uintptr_t)c->app_data;
+
 	core_synq_leave(core, c);
 	tcp_set_state(c, TCPS_ESTABLISHED);
 	tcp_cc_init(core, c); /* one segment if the handshake lost one */
@@ -119,8 +121,9 @@ static bool tcp_established(struct core *core, struct tcp_conn *c)
 	c->flags |= TF_APP;
 	if (c->flags & TF_KEEPALIVE)
 		tcp_keepalive_reset(core, c);
+	c->app_data = 0; /* the app's from here on */
 	if (c->app->accepted &&
-	    c->app->accepted((struct tundra_conn *)c, c->app_arg) < 0) {
+	    c->app->accepted((struct tundra_conn *)c, arg) < 0) {
 		tundra_conn_abort((struct tundra_conn *)c);
 		return false;
 	}
