@@ -138,12 +138,16 @@ struct tcp_conn {
 	uint16_t rport, lport;
 
 	uint8_t state;
-	uint8_t snd_wscale; /* peer's shift: applied to SEG.WND */
-	uint8_t rcv_wscale; /* our shift */
-	uint8_t retries;
+	/* Window shifts, at most 14 (RFC 7323 §2.3): a nibble each. */
+	uint8_t snd_wscale : 4; /* peer's shift: applied to SEG.WND */
+	uint8_t rcv_wscale : 4; /* our shift */
+	uint16_t snd_mss;       /* the peer's MSS (payload + options we add) */
 	uint32_t flags;
-	uint16_t snd_mss; /* the peer's MSS (payload + options we add) */
-	uint16_t opt_len; /* option bytes on our non-SYN segments */
+	uint8_t opt_len; /* option bytes on our non-SYN segments (<= 40) */
+	uint8_t retries;
+	/* Loss recovery (tcp_sack.c), here where they fill the word. */
+	uint8_t dupacks;
+	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 
 	/* Send sequence space (RFC 9293 §3.3.1). */
 	uint32_t iss;
@@ -184,9 +188,6 @@ struct tcp_conn {
 	uint32_t last_tx_ms;
 	int32_t heap_idx; /* -1 when not in the heap */
 
-	/* Loss recovery (tcp_sack.c): small fields first. */
-	uint8_t dupacks;
-	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 	uint16_t rec;       /* REC_* */
 	bool dsack;         /* report side->dsack_* (RFC 2883) */
 	uint8_t cc_algo;    /* enum tcp_cc_algo */
