@@ -33,7 +33,7 @@ void tundra_conn_consume(struct tundra_conn *tc, size_t n)
 	n = MIN(n, tcp_rcv(c)->len);
 	if (!n)
 		return;
-	bbuf_drop(&c->bufs->rcv, (uint32_t)n);
+	bbuf_drop(&c->io->rcv, (uint32_t)n);
 	/* Nothing left to read and nothing held out of order: give the
 	 * buffer back (data_input allocates it again); an idle connection
 	 * costs its control block only. */

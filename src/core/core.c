@@ -89,8 +89,11 @@ static void conn_free(struct tcp_conn *c)
 		free(c->side);
 		c->side = NULL;
 	}
-	tcp_sndbuf_free(c);
-	tcp_rcvbuf_free(c);
+	if (c->io) {
+		bbuf_free(&c->io->snd);
+		bbuf_free(&c->io->rcv);
+		free(c->io);
+	}
 	free(c);
 }
 
@@ -425,7 +428,7 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 	}
 	/* On a list, or pointed to by descriptors: freed when the last
 	 * of those lets go (core_flush, core_tx_done). */
-	if (!(c->flags & TF_IN_FLUSH) && !c->tx_inflight)
+	if (!(c->flags & TF_IN_FLUSH) && !tcp_tx_inflight(c))
 		conn_free(c);
 }
 
@@ -485,7 +488,7 @@ void core_input_pkt(struct core *core, const uint8_t *pkt, uint32_t len,
 static bool unlist(struct tcp_conn *c)
 {
 	c->flags &= ~TF_IN_FLUSH;
-	if ((c->flags & TF_DEAD) && !c->tx_inflight) {
+	if ((c->flags & TF_DEAD) && !tcp_tx_inflight(c)) {
 		conn_free(c);
 		return true;
 	}
@@ -545,7 +548,7 @@ void core_tx_done(struct core *core, struct core_out *o)
 	free(o->aux);
 	o->aux = NULL;
 	o->conn = NULL;
-	if (c && --c->tx_inflight == 0) {
+	if (c && --c->io->tx_inflight == 0) {
 		if (!(c->flags & TF_DEAD))
 			tcp_sndbuf_release(core, c); /* what was pinned */
 		else if (!(c->flags & TF_IN_FLUSH))

@@ -177,9 +177,8 @@ struct tcp_conn {
 
 	/* RTT and retransmission (RFC 6298), in microseconds: an RTO is at
 	 * most rto_max (minutes), far below the 71 minutes 32 bits hold. */
-	uint32_t rtt_seq; /* timed segment ends here */
-	uint32_t rtt_ts;  /* ... and was sent then (tcp_now_us) */
-	uint32_t srtt_us; /* valid with TF_HAVE_RTT */
+	uint32_t srtt_us; /* valid with TF_HAVE_RTT; the timed segment
+			     is in struct tcp_io */
 	uint32_t rttvar_us;
 	uint32_t rto_us;
 	/* Last data sent (tcp_now_ms, 0: none since the last restart), for
@@ -215,10 +214,7 @@ struct tcp_conn {
 	struct tcp_side *side; /* NULL while it would hold nothing */
 	uint64_t retrans_bytes;
 
-	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
-	uint32_t tx_low;      /* lowest sequence they point at */
-
-	struct tcp_bufs *bufs; /* NULL while neither buffer is allocated */
+	struct tcp_io *io; /* NULL while nothing is buffered or in flight */
 
 	struct tcp_conn *flush_next;
 
@@ -232,36 +228,57 @@ struct tcp_conn {
 	struct core *core;
 };
 
-/* The send and receive buffers. Each is allocated only while it holds
- * data (or descriptors point into it), and their 32 bytes of descriptors
- * likewise, behind one pointer: an idle connection pays 8 bytes for its
- * buffers. Read them through tcp_snd() and tcp_rcv(), empty without
- * the holder; allocate them with tcp_sndbuf_get() and tcp_rcvbuf_get(),
- * and give them back with tcp_sndbuf_free() and tcp_rcvbuf_free(), which
- * free the holder with the last buffer (tcp_buf.c). */
-struct tcp_bufs {
+/*
+ * What a connection needs only while something is buffered or in flight,
+ * behind one pointer (an idle connection pays 8 bytes for it): the send
+ * and receive buffers (each allocated while it holds data or descriptors
+ * point into it), the transmitter's hold on the send buffer, and the
+ * segment being timed. It is allocated with the first of these
+ * (tcp_io_get) and freed when the last goes (tcp_io_put, tcp_io.c).
+ * Read the buffers through tcp_snd() and tcp_rcv(), empty without it.
+ */
+struct tcp_io {
 	struct bbuf snd;
 	struct bbuf rcv;
+	/* Descriptors the transmitter holds that point into snd (it hands
+	 * them back through core_tx_done), and the lowest sequence they
+	 * point at: those bytes stay until then, acknowledged or not. */
+	uint32_t tx_inflight;
+	uint32_t tx_low;
+	/* With TF_RTT_TIMING (RFC 6298): the timed segment (or SYN) ends
+	 * at rtt_seq and was sent at rtt_ts (tcp_now_us). */
+	uint32_t rtt_seq;
+	uint32_t rtt_ts;
 };
 
 static inline const struct bbuf *tcp_snd(const struct tcp_conn *c)
 {
 	static const struct bbuf none;
 
-	return c->bufs ? &c->bufs->snd : &none;
+	return c->io ? &c->io->snd : &none;
 }
 
 static inline const struct bbuf *tcp_rcv(const struct tcp_conn *c)
 {
 	static const struct bbuf none;
 
-	return c->bufs ? &c->bufs->rcv : &none;
+	return c->io ? &c->io->rcv : &none;
 }
 
+static inline uint32_t tcp_tx_inflight(const struct tcp_conn *c)
+{
+	return c->io ? c->io->tx_inflight : 0;
+}
+
+/* The structure, allocated if need be; NULL without memory. */
+struct tcp_io *tcp_io_get(struct tcp_conn *c);
+/* Free it if it holds nothing: no buffer, no descriptor, no timing. */
+void tcp_io_put(struct tcp_conn *c);
 /* The buffer, allocated with cap bytes if it was not; NULL without
  * memory. */
 struct bbuf *tcp_sndbuf_get(struct tcp_conn *c, uint32_t cap);
 struct bbuf *tcp_rcvbuf_get(struct tcp_conn *c, uint32_t cap);
+/* Free the buffer (and the structure, if that was all it held). */
 void tcp_sndbuf_free(struct tcp_conn *c);
 void tcp_rcvbuf_free(struct tcp_conn *c);
 

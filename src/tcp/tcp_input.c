@@ -216,12 +216,14 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 			tcp_rtt_sample(core, c, ms * 1000000ull);
 			c->flags &= ~TF_RTT_TIMING;
 		} else if ((c->flags & TF_RTT_TIMING) &&
-			   seq_geq(ack, c->rtt_seq)) {
+			   seq_geq(ack, c->io->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
+			tcp_rtt_sample(core, c,
+				       tcp_since_us(core, c->io->rtt_ts));
 		} else if (ms < 2 && (c->flags & TF_HAVE_RTT)) {
 			tcp_rto_reset(core, c);
 		}
+		tcp_io_put(c); /* the timing may have been all it held */
 		if (seq_lt(c->snd_nxt, ack))
 			c->snd_nxt = ack;
 		c->retries = 0;
@@ -346,7 +348,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
 			dsack_note(c, ds, de);
 	}
-	n = bbuf_write(&c->bufs->rcv, seg->data, seg->len);
+	n = bbuf_write(&c->io->rcv, seg->data, seg->len);
 	tcp_rcv_advance(c, n);
 	c->rcv_unacked += n;
 	if (n < seg->len)
@@ -447,7 +449,9 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 		c->snd_nxt = seq_max(c->snd_nxt, c->snd_una);
 		if ((c->flags & TF_RTT_TIMING) && !(c->flags & TF_TS)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
+			tcp_rtt_sample(core, c,
+				       tcp_since_us(core, c->io->rtt_ts));
+			tcp_io_put(c);
 		}
 		tcp_rearm_rto(core, c);
 		c->flags |= TF_ACK_NOW;

@@ -270,7 +270,7 @@ static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
  * so held connections cost their control block only. */
 static void sndbuf_maybe_free(struct tcp_conn *c)
 {
-	if (tcp_snd(c)->mem && !tcp_snd(c)->len && !c->tx_inflight)
+	if (tcp_snd(c)->mem && !tcp_snd(c)->len && !tcp_tx_inflight(c))
 		tcp_sndbuf_free(c);
 }
 
@@ -284,8 +284,8 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 	 * it back; the peer may ack those bytes before that (the kernel
 	 * handles a TUN write inside the writer's syscall), and the app
 	 * must not overwrite them yet. */
-	if (c->tx_inflight && seq_lt(c->tx_low, limit))
-		limit = c->tx_low;
+	if (tcp_tx_inflight(c) && seq_lt(c->io->tx_low, limit))
+		limit = c->io->tx_low;
 	if (seq_gt(limit, data_end))
 		limit = data_end; /* the FIN has no byte in the buffer */
 	if (!seq_gt(limit, c->snd_buf_seq)) {
@@ -293,7 +293,7 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 		return;
 	}
 	d = limit - c->snd_buf_seq;
-	bbuf_drop(&c->bufs->snd, d);
+	bbuf_drop(&c->io->snd, d);
 	c->snd_buf_seq += d;
 	sndbuf_maybe_free(c);
 	c->flags |= TF_WRITABLE;
@@ -326,11 +326,12 @@ static bool send_syn(struct core *core, struct tcp_conn *c)
 	if (c->snd_max != c->iss) {
 		stat_add(core->stats.retransmits, 1);
 		TP_RETRANSMIT(c, c->raddr, c->rport, c->iss, 1u);
-	} else if (!(c->flags & TF_RTT_TIMING)) {
-		/* Time the SYN (Karn: not a retransmitted one). */
+	} else if (!(c->flags & TF_RTT_TIMING) && tcp_io_get(c)) {
+		/* Time the SYN (Karn: not a retransmitted one); without
+		 * memory to note it, leave it untimed. */
 		c->flags |= TF_RTT_TIMING;
-		c->rtt_seq = c->iss + 1;
-		c->rtt_ts = tcp_now_us(core);
+		c->io->rtt_seq = c->iss + 1;
+		c->io->rtt_ts = tcp_now_us(core);
 	}
 	c->snd_nxt = c->iss + 1;
 	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
@@ -432,9 +433,15 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 
 	if (!o)
 		return false;
-	o->conn = c;
 	o->niov = (uint8_t)(1 + bbuf_view(tcp_snd(c), off, n, &o->iov[1]));
-	c->tx_low = c->tx_inflight++ ? seq_min(c->tx_low, seq) : seq;
+	/* The transmitter holds the payload's bytes (a FIN alone points at
+	 * nothing): they stay until it hands the descriptor back. */
+	if (n) {
+		o->conn = c;
+		c->io->tx_low = c->io->tx_inflight++
+					? seq_min(c->io->tx_low, seq)
+					: seq;
+	}
 	if (n && off + n == tcp_snd(c)->len)
 		flags |= TCP_PSH;
 	if (fin)
@@ -445,8 +452,11 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 	if (seq_lt(seq, c->snd_max)) {
 		/* Karn (RFC 6298 §3): an ACK of a resent timed segment
 		 * cannot tell which copy it answers. */
-		if ((c->flags & TF_RTT_TIMING) && seq_lt(seq, c->rtt_seq))
+		if ((c->flags & TF_RTT_TIMING) &&
+		    seq_lt(seq, c->io->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
+			tcp_io_put(c);
+		}
 		stat_add(core->stats.retransmits, 1);
 		c->retransmits++;
 		tcp_recovery_sent(core, c, seq, n + fin);
@@ -455,8 +465,8 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 		/* Time one segment per RTT; Karn: never a retransmitted one
 		 * (RFC 6298 §3). */
 		c->flags |= TF_RTT_TIMING;
-		c->rtt_seq = seq + n;
-		c->rtt_ts = tcp_now_us(core);
+		c->io->rtt_seq = seq + n;
+		c->io->rtt_ts = tcp_now_us(core);
 	}
 	if (n)
 		/* 0 means none; the | 1 may put the mark up to 1 ms

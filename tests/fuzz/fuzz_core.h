@@ -414,9 +414,9 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 		   "state %u in the table", c->state);
 	FUZZ_CHECK(!(c->flags & TF_DEAD), "dead connection in the table");
 	FUZZ_CHECK(c->core == core, "core pointer");
-	FUZZ_CHECK(c->tx_inflight == held_refs(c),
+	FUZZ_CHECK(tcp_tx_inflight(c) == held_refs(c),
 		   "tx_inflight %u but %u descriptors point into it",
-		   c->tx_inflight, held_refs(c));
+		   tcp_tx_inflight(c), held_refs(c));
 	if (c->flags & TF_IN_FLUSH)
 		FUZZ_CHECK(on_list(listed, nlisted, c),
 			   "TF_IN_FLUSH but on no list");
