@@ -211,8 +211,12 @@ struct tcp_conn {
 	 * holds until SND.UNA passes it). */
 	uint32_t recover;
 	uint32_t retransmits; /* segments retransmitted (a counter) */
+	/* Sequence space retransmitted, modulo 2^32: only the control
+	 * socket's connection list shows it (core_conn_snapshot), and 4 GiB
+	 * resent on one connection is no case for 4 more bytes on every
+	 * connection. The core's stats.retrans_bytes counts in 64 bits. */
+	uint32_t retrans_bytes;
 	struct tcp_side *side; /* NULL while it would hold nothing */
-	uint64_t retrans_bytes;
 
 	struct tcp_io *io; /* NULL while nothing is buffered or in flight */
 
