@@ -163,7 +163,6 @@ struct tcp_conn {
 	uint32_t irs;
 	uint32_t rcv_nxt;
 	uint32_t rcv_adv; /* right edge we advertised: never moves back */
-	uint32_t rcv_unacked; /* bytes taken since our last ACK */
 	uint32_t last_ack_sent;
 
 	/* Timestamps (RFC 7323 §4-5). */
@@ -253,6 +252,9 @@ struct tcp_io {
 	 * at rtt_seq and was sent at rtt_ts (tcp_now_us). */
 	uint32_t rtt_seq;
 	uint32_t rtt_ts;
+	/* Bytes taken in order since our last ACK (they came into rcv,
+	 * which the app may have emptied since). */
+	uint32_t rcv_unacked;
 };
 
 static inline const struct bbuf *tcp_snd(const struct tcp_conn *c)
@@ -274,9 +276,15 @@ static inline uint32_t tcp_tx_inflight(const struct tcp_conn *c)
 	return c->io ? c->io->tx_inflight : 0;
 }
 
+static inline uint32_t tcp_rcv_unacked(const struct tcp_conn *c)
+{
+	return c->io ? c->io->rcv_unacked : 0;
+}
+
 /* The structure, allocated if need be; NULL without memory. */
 struct tcp_io *tcp_io_get(struct tcp_conn *c);
-/* Free it if it holds nothing: no buffer, no descriptor, no timing. */
+/* Free it if it holds nothing: no buffer, no descriptor, no timing, no
+ * bytes waiting for our ACK. */
 void tcp_io_put(struct tcp_conn *c);
 /* The buffer, allocated with cap bytes if it was not; NULL without
  * memory. */

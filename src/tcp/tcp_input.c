@@ -350,7 +350,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 	}
 	n = bbuf_write(&c->io->rcv, seg->data, seg->len);
 	tcp_rcv_advance(c, n);
-	c->rcv_unacked += n;
+	c->io->rcv_unacked += n;
 	if (n < seg->len)
 		seg->flags &= ~TCP_FIN; /* the FIN is beyond what we took */
 	c->flags |= TF_DACK | TF_READABLE;

@@ -21,7 +21,7 @@ void tcp_io_put(struct tcp_conn *c)
 	struct tcp_io *io = c->io;
 
 	if (io && !io->snd.mem && !io->rcv.mem && !io->tx_inflight &&
-	    !(c->flags & TF_RTT_TIMING)) {
+	    !io->rcv_unacked && !(c->flags & TF_RTT_TIMING)) {
 		free(io);
 		c->io = NULL;
 	}

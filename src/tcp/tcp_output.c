@@ -218,7 +218,10 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 		s->optlen = put_ts(s->opts, tcp_ts_now(core, c), c->ts_recent);
 	if (flags & TCP_ACK) {
 		c->last_ack_sent = c->rcv_nxt;
-		c->rcv_unacked = 0;
+		if (c->io) {
+			c->io->rcv_unacked = 0;
+			tcp_io_put(c); /* that may have been all it held */
+		}
 		c->flags &= ~(TF_ACK_NOW | TF_DACK);
 		if (c->dack_at) {
 			c->dack_at = 0; /* the delayed ACK just went */
@@ -714,7 +717,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		/* RFC 9293 §3.8.6.3: ACK at least every second full-sized
 		 * segment; otherwise wait up to the delayed-ACK time for
 		 * data to carry it. */
-		if (c->rcv_unacked >= 2u * (core->mss - c->opt_len) ||
+		if (tcp_rcv_unacked(c) >= 2u * (core->mss - c->opt_len) ||
 		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
 		} else if (!c->dack_at) {

@@ -129,7 +129,7 @@ bool tcp_reass_advance(struct tcp_conn *c)
 
 			c->io->rcv.len += d;
 			tcp_rcv_advance(c, d);
-			c->rcv_unacked += d;
+			c->io->rcv_unacked += d;
 		}
 		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));
 		o->n--;
