@@ -276,8 +276,10 @@ void core_conn_set_iss(struct tcp_conn *c, uint32_t iss)
 	c->snd_buf_seq = c->iss + 1;
 	c->snd_wl2 = c->iss;
 	/* Sequence numbers are only compared near each other: every one
-	 * the connection keeps starts at ISS, never at 0. */
-	c->snd_sml = c->iss;
+	 * the connection keeps starts at ISS, never at 0 (snd_sml starts
+	 * at SND.UNA with struct tcp_io). */
+	if (c->io)
+		c->io->snd_sml = c->iss;
 }
 
 void core_synq_leave(struct core *core, struct tcp_conn *c)

@@ -171,8 +171,6 @@ struct tcp_conn {
 	uint32_t ts_recent_s; /* clock in seconds when ts_recent was set:
 				 the 24-day rule of §5.5 needs no more */
 
-	/* Nagle, Minshall's variant: end of the last short segment sent. */
-	uint32_t snd_sml;
 
 	/* RTT and retransmission (RFC 6298), in microseconds: an RTO is at
 	 * most rto_max (minutes), far below the 71 minutes 32 bits hold. */
@@ -255,6 +253,10 @@ struct tcp_io {
 	/* Bytes taken in order since our last ACK (they came into rcv,
 	 * which the app may have emptied since). */
 	uint32_t rcv_unacked;
+	/* Nagle, Minshall's variant: end of the last short segment sent.
+	 * Only data in flight gives it a meaning: it starts at SND.UNA,
+	 * "none outstanding", whenever the structure is allocated. */
+	uint32_t snd_sml;
 };
 
 static inline const struct bbuf *tcp_snd(const struct tcp_conn *c)

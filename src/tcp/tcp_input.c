@@ -195,8 +195,8 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		c->snd_una = ack;
 		/* Keep the Nagle mark within reach of the sequence
 		 * helpers: once acknowledged it only needs to trail. */
-		if (seq_lt(c->snd_sml, ack))
-			c->snd_sml = ack;
+		if (c->io && seq_lt(c->io->snd_sml, ack))
+			c->io->snd_sml = ack;
 		tcp_sndbuf_release(core, c);
 		/* RFC 7323 §4.1: RTTM from the echoed timestamp of any ACK
 		 * that acknowledges new data (which also counts the time the

@@ -11,8 +11,8 @@
 
 struct tcp_io *tcp_io_get(struct tcp_conn *c)
 {
-	if (!c->io)
-		c->io = calloc(1, sizeof(*c->io));
+	if (!c->io && (c->io = calloc(1, sizeof(*c->io))))
+		c->io->snd_sml = c->snd_una;
 	return c->io;
 }
 

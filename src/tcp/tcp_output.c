@@ -657,8 +657,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		 * Linux's tcp_minshall_check).
 		 */
 		if (n && n < mss && !fin && !(c->flags & TF_NODELAY) &&
-		    seq_gt(c->snd_sml, c->snd_una) &&
-		    seq_leq(c->snd_sml, c->snd_nxt))
+		    seq_gt(c->io->snd_sml, c->snd_una) &&
+		    seq_leq(c->io->snd_sml, c->snd_nxt))
 			break;
 		idle = c->snd_una == c->snd_max;
 		if (!send_data(core, c, c->snd_nxt, n, fin))
@@ -667,9 +667,10 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		c->snd_nxt += n + fin;
 		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
 		/* A super-segment's last piece may be short (Linux:
-		 * tcp_minshall_update). */
-		if (n < mss || n % mss)
-			c->snd_sml = c->snd_nxt;
+		 * tcp_minshall_update). A FIN alone may have no struct
+		 * tcp_io to mark: no data can follow it to be held. */
+		if ((n < mss || n % mss) && c->io)
+			c->io->snd_sml = c->snd_nxt;
 		if (fin && !(c->flags & TF_FIN_SENT)) {
 			c->flags |= TF_FIN_SENT;
 			/* RFC 9293 §3.10.4 CLOSE. */
