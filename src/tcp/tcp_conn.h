@@ -120,13 +120,16 @@ struct tcp_sb {
 
 /* The control block. Every connection has one, idle or not, so it is kept
  * small (bench/hold.sh measures it; tests/unit/test_conn_mem.c bounds
- * it): fields are grouped by size so there are no holes, times that only
- * need 32 bits have them (durations in microseconds; a timestamp only
- * ever subtracted from the clock, wrapping), and the state of a loss
- * episode that may still be undone lives in a side structure that exists
- * only until the episode is decided (struct tcp_undo). */
+ * it, at 224 bytes, a jemalloc size class): fields are grouped by size so
+ * there are no holes, times that only need 32 bits have them (durations
+ * in microseconds; a timestamp only ever subtracted from the clock,
+ * wrapping), and what only an active connection needs is behind two
+ * pointers, allocated while it is needed: the buffers and what is in
+ * flight (struct tcp_io), and loss recovery, keep-alive and out-of-order
+ * state (struct tcp_side). */
 struct tcp_undo;
 struct tcp_side;
+struct tcp_io;
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). The local address is the
@@ -170,7 +173,6 @@ struct tcp_conn {
 	uint32_t ts_offset; /* our TSval = clock in ms + this */
 	uint32_t ts_recent_s; /* clock in seconds when ts_recent was set:
 				 the 24-day rule of §5.5 needs no more */
-
 
 	/* RTT and retransmission (RFC 6298), in microseconds: an RTO is at
 	 * most rto_max (minutes), far below the 71 minutes 32 bits hold. */
