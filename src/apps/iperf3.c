@@ -138,8 +138,7 @@ static int ad_kind(uint64_t w)
 
 static void *ad_ptr(uint64_t w)
 {
-	return (void *)(uintptr_t)(w & ~AD_KIND &
-				   ((1ull << AD_GOT_SHIFT) - 1));
+	return (void *)(uintptr_t)(w & ~AD_KIND & ((1ull << AD_GOT_SHIFT) - 1));
 }
 
 static unsigned ad_got(uint64_t w)

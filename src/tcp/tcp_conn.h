@@ -144,7 +144,7 @@ struct tcp_conn {
 	/* Window shifts, at most 14 (RFC 7323 §2.3): a nibble each. */
 	uint8_t snd_wscale : 4; /* peer's shift: applied to SEG.WND */
 	uint8_t rcv_wscale : 4; /* our shift */
-	uint16_t snd_mss;       /* the peer's MSS (payload + options we add) */
+	uint16_t snd_mss;	/* the peer's MSS (payload + options we add) */
 	uint32_t flags;
 	uint8_t opt_len; /* option bytes on our non-SYN segments (<= 40) */
 	uint8_t retries;
