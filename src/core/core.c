@@ -121,6 +121,8 @@ void core_destroy(struct core *core)
 			conn_free(c);
 		}
 	}
+	while (core->io_ncache)
+		free(core->io_cache[--core->io_ncache]);
 	ctab_free(core);
 	theap_free(core);
 	free(core->synq);
