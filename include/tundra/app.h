@@ -83,7 +83,13 @@ void tundra_conn_close(struct tundra_conn *c);
 /* Abortive close: RST, queued bytes dropped (RFC 9293 §3.10.5 ABORT). */
 void tundra_conn_abort(struct tundra_conn *c);
 
-/* Two words of per-connection storage for the app, zeroed at accept. */
+/* One word of per-connection storage for the app, zeroed just before
+ * accepted() is called, the app's from then on. Before that the core
+ * keeps accepted()'s arg in it: an app that opened c with
+ * tundra_connect does not write it until accepted(), and the closed()
+ * of a connect that failed (no accepted() before it) finds the arg there.
+ * (It is not a field of its own: every connection, idle or not, pays for
+ * each word.) */
 uint64_t *tundra_conn_app_data(struct tundra_conn *c);
 /* Index of the worker that owns c. */
 unsigned tundra_conn_worker(const struct tundra_conn *c);

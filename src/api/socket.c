@@ -526,8 +526,9 @@ static void connect_call(void *arg)
 		sock_put(s);
 		return;
 	}
+	/* The app word holds s (the connect's arg) until accepted(),
+	 * which stores it again. */
 	s->conn = (struct tundra_conn *)tc;
-	tundra_conn_app_data(s->conn)[0] = (uint64_t)(uintptr_t)s;
 }
 
 static int sock_app_accepted(struct tundra_conn *c, void *arg)
@@ -536,6 +537,7 @@ static int sock_app_accepted(struct tundra_conn *c, void *arg)
 
 	if (atomic_load_explicit(&l->kind, memory_order_acquire) == SK_CONN) {
 		s = l; /* our active open completed */
+		tundra_conn_app_data(c)[0] = (uint64_t)(uintptr_t)s;
 		if (atomic_load(&s->req) & (RQ_ABORT | RQ_CLOSE))
 			return -ECONNABORTED;
 		set_state(s, ST_CONNECTED);

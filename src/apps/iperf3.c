@@ -50,6 +50,7 @@
 #include "apps/iperf3.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -110,9 +111,40 @@ enum {
 	T_DONE,	   /* finished or torn down; the server is free again */
 };
 
-/* What a connection on port 5201 is: app_data[1]; app_data[0] points to
- * its test (K_CTRL, K_PENDING) or its stream (K_STREAM). */
+/* What a connection on port 5201 is, and what it points to: its test
+ * (K_CTRL, K_PENDING) or its stream (K_STREAM). */
 enum { K_NONE, K_CTRL, K_PENDING, K_STREAM, K_DENIED };
+
+/* All of it in the connection's one word of app data (every connection
+ * pays for each word the core keeps): the kind in the low three bits
+ * (tests and streams are 8-byte aligned), the cookie bytes a pending
+ * connection has matched in the top byte (user-space addresses stay
+ * below bit 47 on x86-64 and 48 on arm64), the pointer between. */
+#define AD_KIND 7ull
+#define AD_GOT_SHIFT 56
+
+static uint64_t ad_make(const void *p, int kind, unsigned got)
+{
+	uint64_t a = (uintptr_t)p;
+
+	assert(!(a & AD_KIND) && !(a >> AD_GOT_SHIFT));
+	return a | (uint64_t)kind | (uint64_t)got << AD_GOT_SHIFT;
+}
+
+static int ad_kind(uint64_t w)
+{
+	return (int)(w & AD_KIND);
+}
+
+static void *ad_ptr(uint64_t w)
+{
+	return (void *)(uintptr_t)(w & ~AD_KIND & ((1ull << AD_GOT_SHIFT) - 1));
+}
+
+static unsigned ad_got(uint64_t w)
+{
+	return (unsigned)(w >> AD_GOT_SHIFT);
+}
 
 /* Control-connection input states (t->cst). */
 enum {
@@ -518,8 +550,7 @@ static void deny(struct tundra_conn *c)
 	uint64_t *ad = tundra_conn_app_data(c);
 	struct iovec iov[2];
 
-	ad[0] = 0;
-	ad[1] = K_DENIED;
+	*ad = ad_make(NULL, K_DENIED, 0);
 	tundra_conn_write(c, &b, 1);
 	tundra_conn_close(c);
 	tundra_conn_consume(c, tundra_conn_peek(c, iov));
@@ -539,13 +570,13 @@ static bool cookie_ok(const uint8_t *ck)
 
 /* A connection that came in during CREATE_STREAMS: its cookie decides
  * (iperf_tcp_accept: a stranger's cookie gets ACCESS_DENIED). The bytes
- * are compared as they come (app_data[1] >> 8 counts them), so nothing
+ * are compared as they come (ad_got() counts them), so nothing
  * stays unread and a peer that stops short and sends FIN is seen. */
 static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 {
 	struct iperf3_server *srv = t->srv;
 	uint64_t *ad = tundra_conn_app_data(c);
-	unsigned got = (unsigned)(ad[1] >> 8);
+	unsigned got = ad_got(*ad);
 	uint8_t part[IP3_COOKIE_SIZE];
 	struct iovec iov[2];
 	struct ip3_stream *s = NULL;
@@ -564,11 +595,11 @@ static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 			return;
 		}
 		got += (unsigned)take;
-		ad[1] = K_PENDING | (uint64_t)got << 8;
+		*ad = ad_make(t, K_PENDING, got);
 	}
 	if (got < IP3_COOKIE_SIZE) {
 		if (tundra_conn_eof(c)) {
-			ad[1] = K_NONE;
+			*ad = ad_make(NULL, K_NONE, 0);
 			tundra_conn_close(c);
 			test_unref(t);
 		}
@@ -591,8 +622,7 @@ static void pending_readable(struct tundra_conn *c, struct ip3_test *t)
 		test_unref(t);
 		return;
 	}
-	ad[0] = (uintptr_t)s;
-	ad[1] = K_STREAM;
+	*ad = ad_make(s, K_STREAM, 0);
 	if (ready)
 		post(t, t->ctl_worker, call_streams_ready, t);
 	stream_readable(c, s);
@@ -1044,12 +1074,10 @@ static int ip3_accepted(struct tundra_conn *c, void *arg)
 		/* A client that vanishes without FIN or RST (its host gone)
 		 * would hold the server for ever: probe after 30 s idle. */
 		tundra_conn_set_keepalive(c, 30000, 5000, 4);
-		ad[0] = (uintptr_t)t;
-		ad[1] = K_CTRL;
+		*ad = ad_make(t, K_CTRL, 0);
 		return 0;
 	case K_PENDING:
-		ad[0] = (uintptr_t)t;
-		ad[1] = K_PENDING;
+		*ad = ad_make(t, K_PENDING, 0);
 		return 0;
 	case K_DENIED:
 		/* "Don't try to read from the socket. It could block an
@@ -1066,15 +1094,15 @@ static void ip3_readable(struct tundra_conn *c)
 	uint64_t *ad = tundra_conn_app_data(c);
 	struct iovec iov[2];
 
-	switch (ad[1] & 0xff) {
+	switch (ad_kind(*ad)) {
 	case K_STREAM:
-		stream_readable(c, (struct ip3_stream *)(uintptr_t)ad[0]);
+		stream_readable(c, ad_ptr(*ad));
 		break;
 	case K_CTRL:
-		ctl_readable(c, (struct ip3_test *)(uintptr_t)ad[0]);
+		ctl_readable(c, ad_ptr(*ad));
 		break;
 	case K_PENDING:
-		pending_readable(c, (struct ip3_test *)(uintptr_t)ad[0]);
+		pending_readable(c, ad_ptr(*ad));
 		break;
 	default:
 		tundra_conn_consume(c, tundra_conn_peek(c, iov));
@@ -1088,13 +1116,13 @@ static void ip3_writable(struct tundra_conn *c)
 {
 	uint64_t *ad = tundra_conn_app_data(c);
 
-	if (ad[1] == K_STREAM) {
-		struct ip3_stream *s = (struct ip3_stream *)(uintptr_t)ad[0];
+	if (ad_kind(*ad) == K_STREAM) {
+		struct ip3_stream *s = ad_ptr(*ad);
 
 		if (s->sender)
 			stream_fill(c, s);
-	} else if (ad[1] == K_CTRL) {
-		ctl_flush((struct ip3_test *)(uintptr_t)ad[0]);
+	} else if (ad_kind(*ad) == K_CTRL) {
+		ctl_flush(ad_ptr(*ad));
 	}
 }
 
@@ -1104,18 +1132,18 @@ static void ip3_closed(struct tundra_conn *c, int err)
 	struct ip3_test *t;
 	struct ip3_stream *s;
 
-	switch (ad[1] & 0xff) {
+	switch (ad_kind(*ad)) {
 	case K_STREAM:
-		s = (struct ip3_stream *)(uintptr_t)ad[0];
+		s = ad_ptr(*ad);
 		s->conn = NULL;
 		atomic_store(&s->alive, false);
 		test_unref(s->test);
 		break;
 	case K_PENDING:
-		test_unref((struct ip3_test *)(uintptr_t)ad[0]);
+		test_unref(ad_ptr(*ad));
 		break;
 	case K_CTRL:
-		t = (struct ip3_test *)(uintptr_t)ad[0];
+		t = ad_ptr(*ad);
 		t->ctl = NULL;
 		/* Mid-test: end it and reset its streams. After a normal
 		 * end the streams were half-closed at TEST_END and finish
@@ -1131,7 +1159,7 @@ static void ip3_closed(struct tundra_conn *c, int err)
 	default:
 		break;
 	}
-	ad[1] = K_NONE;
+	*ad = ad_make(NULL, K_NONE, 0);
 }
 
 const struct tundra_app app_iperf3 = {

@@ -19,10 +19,10 @@ size_t tundra_conn_peek(struct tundra_conn *tc, struct iovec iov[2])
 {
 	struct tcp_conn *c = C(tc);
 
-	if (!c->rcvbuf.len)
+	if (!tcp_rcv(c)->len)
 		return 0;
-	bbuf_view(&c->rcvbuf, 0, c->rcvbuf.len, iov);
-	return c->rcvbuf.len;
+	bbuf_view(tcp_rcv(c), 0, tcp_rcv(c)->len, iov);
+	return tcp_rcv(c)->len;
 }
 
 void tundra_conn_consume(struct tundra_conn *tc, size_t n)
@@ -30,15 +30,15 @@ void tundra_conn_consume(struct tundra_conn *tc, size_t n)
 	struct tcp_conn *c = C(tc);
 	uint32_t before = c->rcv_adv - c->rcv_nxt, after;
 
-	n = MIN(n, c->rcvbuf.len);
+	n = MIN(n, tcp_rcv(c)->len);
 	if (!n)
 		return;
-	bbuf_drop(&c->rcvbuf, (uint32_t)n);
+	bbuf_drop(&c->io->rcv, (uint32_t)n);
 	/* Nothing left to read and nothing held out of order: give the
 	 * buffer back (data_input allocates it again); an idle connection
 	 * costs its control block only. */
-	if (!c->rcvbuf.len && !tcp_ooo(c))
-		bbuf_free(&c->rcvbuf);
+	if (!tcp_rcv(c)->len && !tcp_ooo(c))
+		tcp_rcvbuf_free(c);
 	/* The right edge moves when it can move far enough (receiver SWS
 	 * avoidance, in tcp_rcv_window). That is worth an ACK of its own
 	 * only when the window at least doubled — it had closed, or nearly
@@ -55,7 +55,7 @@ bool tundra_conn_eof(const struct tundra_conn *tc)
 {
 	const struct tcp_conn *c = CC(tc);
 
-	return (c->flags & TF_RCVD_FIN) && c->rcvbuf.len == 0;
+	return (c->flags & TF_RCVD_FIN) && tcp_rcv(c)->len == 0;
 }
 
 bool tundra_conn_fin_received(const struct tundra_conn *tc)
@@ -72,13 +72,15 @@ static bool can_send(const struct tcp_conn *c)
 size_t tundra_conn_write(struct tundra_conn *tc, const void *buf, size_t len)
 {
 	struct tcp_conn *c = C(tc);
+	struct bbuf *sb;
 	uint32_t n;
 
 	if (!can_send(c) || !len)
 		return 0;
-	if (!c->sndbuf.mem && bbuf_alloc(&c->sndbuf, c->core->sndbuf_cap))
+	sb = tcp_sndbuf_get(c, c->core->sndbuf_cap);
+	if (!sb)
 		return 0;
-	n = bbuf_write(&c->sndbuf, buf, (uint32_t)MIN(len, UINT32_MAX));
+	n = bbuf_write(sb, buf, (uint32_t)MIN(len, UINT32_MAX));
 	if (n)
 		core_schedule(c->core, c);
 	return n;
@@ -90,7 +92,7 @@ size_t tundra_conn_write_space(const struct tundra_conn *tc)
 
 	if (!can_send(c))
 		return 0;
-	return c->sndbuf.mem ? bbuf_space(&c->sndbuf) : c->core->sndbuf_cap;
+	return tcp_snd(c)->mem ? bbuf_space(tcp_snd(c)) : c->core->sndbuf_cap;
 }
 
 void tundra_conn_set_nodelay(struct tundra_conn *tc, bool on)
@@ -182,7 +184,7 @@ void tundra_conn_abort(struct tundra_conn *tc)
 
 uint64_t *tundra_conn_app_data(struct tundra_conn *tc)
 {
-	return C(tc)->app_data;
+	return &C(tc)->app_data;
 }
 
 unsigned tundra_conn_worker(const struct tundra_conn *tc)

@@ -89,8 +89,11 @@ static void conn_free(struct tcp_conn *c)
 		free(c->side);
 		c->side = NULL;
 	}
-	bbuf_free(&c->sndbuf);
-	bbuf_free(&c->rcvbuf);
+	if (c->io) {
+		bbuf_free(&c->io->snd);
+		bbuf_free(&c->io->rcv);
+		free(c->io);
+	}
 	free(c);
 }
 
@@ -118,6 +121,8 @@ void core_destroy(struct core *core)
 			conn_free(c);
 		}
 	}
+	while (core->io_ncache)
+		free(core->io_cache[--core->io_ncache]);
 	ctab_free(core);
 	theap_free(core);
 	free(core->synq);
@@ -183,12 +188,12 @@ size_t core_conn_snapshot(const struct core *core, struct core_conn_info *out,
 			i->in_recovery = c->rec & REC_RECOVERY;
 			i->bytes_acked = tcp_bytes_acked(c);
 			i->bytes_received = tcp_bytes_received(c);
-			i->sndbuf_used = c->sndbuf.len;
-			i->sndbuf_cap = c->sndbuf.mem ? bbuf_cap(&c->sndbuf)
-						      : core->sndbuf_cap;
-			i->rcvbuf_used = c->rcvbuf.len;
-			i->rcvbuf_cap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf)
-						      : core->rcvbuf_cap;
+			i->sndbuf_used = tcp_snd(c)->len;
+			i->sndbuf_cap = tcp_snd(c)->mem ? bbuf_cap(tcp_snd(c))
+							: core->sndbuf_cap;
+			i->rcvbuf_used = tcp_rcv(c)->len;
+			i->rcvbuf_cap = tcp_rcv(c)->mem ? bbuf_cap(tcp_rcv(c))
+							: core->rcvbuf_cap;
 			i->mss = c->snd_mss;
 		}
 	}
@@ -273,8 +278,10 @@ void core_conn_set_iss(struct tcp_conn *c, uint32_t iss)
 	c->snd_buf_seq = c->iss + 1;
 	c->snd_wl2 = c->iss;
 	/* Sequence numbers are only compared near each other: every one
-	 * the connection keeps starts at ISS, never at 0. */
-	c->snd_sml = c->iss;
+	 * the connection keeps starts at ISS, never at 0 (snd_sml starts
+	 * at SND.UNA with struct tcp_io). */
+	if (c->io)
+		c->io->snd_sml = c->iss;
 }
 
 void core_synq_leave(struct core *core, struct tcp_conn *c)
@@ -394,7 +401,7 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	c->rcv_wscale = core->rcv_wscale;
 	c->snd_mss = TCP_DEFAULT_MSS;
 	c->app = app;
-	c->app_arg = arg;
+	c->app_data = (uintptr_t)arg;
 	ctab_insert(core, c);
 	core_schedule(core, c); /* the SYN goes out at the flush */
 	if (out)
@@ -425,7 +432,7 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 	}
 	/* On a list, or pointed to by descriptors: freed when the last
 	 * of those lets go (core_flush, core_tx_done). */
-	if (!(c->flags & TF_IN_FLUSH) && !c->tx_inflight)
+	if (!(c->flags & TF_IN_FLUSH) && !tcp_tx_inflight(c))
 		conn_free(c);
 }
 
@@ -485,7 +492,7 @@ void core_input_pkt(struct core *core, const uint8_t *pkt, uint32_t len,
 static bool unlist(struct tcp_conn *c)
 {
 	c->flags &= ~TF_IN_FLUSH;
-	if ((c->flags & TF_DEAD) && !c->tx_inflight) {
+	if ((c->flags & TF_DEAD) && !tcp_tx_inflight(c)) {
 		conn_free(c);
 		return true;
 	}
@@ -545,7 +552,7 @@ void core_tx_done(struct core *core, struct core_out *o)
 	free(o->aux);
 	o->aux = NULL;
 	o->conn = NULL;
-	if (c && --c->tx_inflight == 0) {
+	if (c && --c->io->tx_inflight == 0) {
 		if (!(c->flags & TF_DEAD))
 			tcp_sndbuf_release(core, c); /* what was pinned */
 		else if (!(c->flags & TF_IN_FLUSH))

@@ -39,6 +39,11 @@ struct core {
 	struct theap_ent *heap;
 	uint32_t heap_len, heap_cap;
 
+	/* Freed struct tcp_io kept for the next (tcp_io.c): 2 KiB. */
+#define CORE_IO_CACHE 32
+	struct tcp_io *io_cache[CORE_IO_CACHE];
+	uint32_t io_ncache;
+
 	uint32_t sndbuf_cap, rcvbuf_cap; /* powers of two */
 	uint16_t mss;                    /* the MSS we announce */
 	uint8_t rcv_wscale;              /* the shift we announce */

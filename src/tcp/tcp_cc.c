@@ -71,31 +71,41 @@ static const struct tcp_cc_ops reno_ops = {
 #define CUBIC_C 0.4f    /* §4.1 */
 #define CUBIC_BETA 0.7f /* §4.6 */
 
+/* The epoch's curve: K, the seconds it takes to get back to W_max
+ * (§4.2), and the plateau it aims at. W_max is fixed for an epoch (a
+ * reduction, which changes it, ends the epoch), so these are the same
+ * on every ACK of it. */
+static void cubic_curve(const struct tcp_cc *cc, float *k, float *origin)
+{
+	if (cc->w_epoch < cc->w_max) {
+		*k = cbrtf((cc->w_max - cc->w_epoch) / CUBIC_C);
+		*origin = cc->w_max;
+	} else {
+		*k = 0;
+		*origin = cc->w_epoch;
+	}
+}
+
 static void cubic_cong_avoid(struct core *core, struct tcp_conn *c,
 			     uint32_t acked)
 {
 	struct tcp_cc *cc = &c->cc;
 	float smss = (float)tcp_smss(c);
 	float w = (float)cc->cwnd / smss;
-	float t, rtt, target, w_cubic, alpha, next;
+	float t, rtt, target, w_cubic, alpha, next, k, origin;
 
 	if (!cc->epoch) {
 		/* §4.2: a new congestion-avoidance epoch begins. */
 		cc->epoch = tcp_now_ms(core) ? tcp_now_ms(core) : 1;
-		if (w < cc->w_max) {
-			cc->k = cbrtf((cc->w_max - w) / CUBIC_C);
-			cc->origin = cc->w_max;
-		} else {
-			cc->k = 0;
-			cc->origin = w;
-		}
+		cc->w_epoch = w;
 		cc->w_est = w;
 	}
+	cubic_curve(cc, &k, &origin);
 	t = (float)(uint32_t)(tcp_now_ms(core) - cc->epoch) / 1e3f;
 	rtt = (c->flags & TF_HAVE_RTT) ? (float)c->srtt_us / 1e6f : 0.1f;
 	/* §4.2: W_cubic(t + RTT) is the target one RTT ahead, kept within
 	 * [cwnd, 1.5 cwnd]. */
-	target = cc->origin + CUBIC_C * powf(t + rtt - cc->k, 3);
+	target = origin + CUBIC_C * powf(t + rtt - k, 3);
 	target = MAX(target, w);
 	target = MIN(target, 1.5f * w);
 	/* §4.3: the Reno-friendly estimate grows by alpha per window, alpha
@@ -104,7 +114,7 @@ static void cubic_cong_avoid(struct core *core, struct tcp_conn *c,
 			? 1.0f
 			: 3.0f * (1 - CUBIC_BETA) / (1 + CUBIC_BETA);
 	cc->w_est += alpha * ((float)acked / smss) / w;
-	w_cubic = cc->origin + CUBIC_C * powf(t - cc->k, 3);
+	w_cubic = origin + CUBIC_C * powf(t - k, 3);
 	if (w_cubic < cc->w_est) {
 		next = cc->w_est; /* the Reno-friendly region */
 	} else {

@@ -24,8 +24,10 @@ struct tcp_cc {
 	uint32_t acked_acc; /* Reno: bytes acked toward the next +SMSS */
 	/* CUBIC (RFC 9438 §4), in segments and seconds. */
 	float w_max;        /* window before the last reduction */
-	float k;            /* seconds to get back to w_max */
-	float origin;       /* the plateau the cubic curve aims at */
+	/* The window when this epoch began: with w_max it gives the
+	 * curve's K and plateau (cubic_curve()), which are not kept, as
+	 * every connection would pay for them. */
+	float w_epoch;
 	float w_est;        /* Reno-friendly estimate (§4.3) */
 	/* Start of this congestion-avoidance epoch, in ms of the core's
 	 * clock (32 bits: an epoch is timed modulo 49 days; 0: none). The

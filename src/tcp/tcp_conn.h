@@ -123,13 +123,16 @@ struct tcp_sb {
 
 /* The control block. Every connection has one, idle or not, so it is kept
  * small (bench/hold.sh measures it; tests/unit/test_conn_mem.c bounds
- * it): fields are grouped by size so there are no holes, times that only
- * need 32 bits have them (durations in microseconds; a timestamp only
- * ever subtracted from the clock, wrapping), and the state of a loss
- * episode that may still be undone lives in a side structure that exists
- * only until the episode is decided (struct tcp_undo). */
+ * it, at 224 bytes, a jemalloc size class): fields are grouped by size so
+ * there are no holes, times that only need 32 bits have them (durations
+ * in microseconds; a timestamp only ever subtracted from the clock,
+ * wrapping), and what only an active connection needs is behind two
+ * pointers, allocated while it is needed: the buffers and what is in
+ * flight (struct tcp_io), and loss recovery, keep-alive and out-of-order
+ * state (struct tcp_side). */
 struct tcp_undo;
 struct tcp_side;
+struct tcp_io;
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). The local address is the
@@ -141,12 +144,16 @@ struct tcp_conn {
 	uint16_t rport, lport;
 
 	uint8_t state;
-	uint8_t snd_wscale; /* peer's shift: applied to SEG.WND */
-	uint8_t rcv_wscale; /* our shift */
-	uint8_t retries;
+	/* Window shifts, at most 14 (RFC 7323 §2.3): a nibble each. */
+	uint8_t snd_wscale : 4; /* peer's shift: applied to SEG.WND */
+	uint8_t rcv_wscale : 4; /* our shift */
+	uint16_t snd_mss;	/* the peer's MSS (payload + options we add) */
 	uint32_t flags;
-	uint16_t snd_mss; /* the peer's MSS (payload + options we add) */
-	uint16_t opt_len; /* option bytes on our non-SYN segments */
+	uint8_t opt_len; /* option bytes on our non-SYN segments (<= 40) */
+	uint8_t retries;
+	/* Loss recovery (tcp_sack.c), here where they fill the word. */
+	uint8_t dupacks;
+	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 
 	/* Send sequence space (RFC 9293 §3.3.1). */
 	uint32_t iss;
@@ -162,7 +169,6 @@ struct tcp_conn {
 	uint32_t irs;
 	uint32_t rcv_nxt;
 	uint32_t rcv_adv; /* right edge we advertised: never moves back */
-	uint32_t rcv_unacked; /* bytes taken since our last ACK */
 	uint32_t last_ack_sent;
 
 	/* Timestamps (RFC 7323 §4-5). */
@@ -171,14 +177,10 @@ struct tcp_conn {
 	uint32_t ts_recent_s; /* clock in seconds when ts_recent was set:
 				 the 24-day rule of §5.5 needs no more */
 
-	/* Nagle, Minshall's variant: end of the last short segment sent. */
-	uint32_t snd_sml;
-
 	/* RTT and retransmission (RFC 6298), in microseconds: an RTO is at
 	 * most rto_max (minutes), far below the 71 minutes 32 bits hold. */
-	uint32_t rtt_seq; /* timed segment ends here */
-	uint32_t rtt_ts;  /* ... and was sent then (tcp_now_us) */
-	uint32_t srtt_us; /* valid with TF_HAVE_RTT */
+	uint32_t srtt_us; /* valid with TF_HAVE_RTT; the timed segment
+			     is in struct tcp_io */
 	uint32_t rttvar_us;
 	uint32_t rto_us;
 	/* Last data sent (tcp_now_ms, 0: none since the last restart), for
@@ -187,9 +189,6 @@ struct tcp_conn {
 	uint32_t last_tx_ms;
 	int32_t heap_idx; /* -1 when not in the heap */
 
-	/* Loss recovery (tcp_sack.c): small fields first. */
-	uint8_t dupacks;
-	uint8_t reordering; /* DupThresh, raised when reordering is seen */
 	uint16_t rec;       /* REC_* */
 	bool dsack;         /* report side->dsack_* (RFC 2883) */
 	uint8_t cc_algo;    /* enum tcp_cc_algo */
@@ -214,30 +213,100 @@ struct tcp_conn {
 	 * holds until SND.UNA passes it). */
 	uint32_t recover;
 	uint32_t retransmits; /* segments retransmitted (a counter) */
+	/* Sequence space retransmitted, modulo 2^32: only the control
+	 * socket's connection list shows it (core_conn_snapshot), and 4 GiB
+	 * resent on one connection is no case for 4 more bytes on every
+	 * connection. The core's stats.retrans_bytes counts in 64 bits. */
+	uint32_t retrans_bytes;
 	struct tcp_side *side; /* NULL while it would hold nothing */
-	uint64_t retrans_bytes;
 
-	uint32_t tx_inflight; /* descriptors pointing into sndbuf */
-	uint32_t tx_low;      /* lowest sequence they point at */
-
-	struct bbuf sndbuf;
-	struct bbuf rcvbuf;
+	struct tcp_io *io; /* NULL while nothing is buffered or in flight */
 
 	struct tcp_conn *flush_next;
 
 	const struct tundra_app *app;
-	void *app_arg;
-	uint64_t app_data[2];
+	/* The app's word (tundra_conn_app_data). Until the handshake
+	 * completes it holds the argument for accepted() (the listener's,
+	 * or tundra_connect's), which is needed only then: it costs no
+	 * field of its own. Zeroed just before accepted() is called. */
+	uint64_t app_data;
 
 	struct core *core;
 };
+
+/*
+ * What a connection needs only while something is buffered or in flight,
+ * behind one pointer (an idle connection pays 8 bytes for it): the send
+ * and receive buffers (each allocated while it holds data or descriptors
+ * point into it), the transmitter's hold on the send buffer, and the
+ * segment being timed. It is allocated with the first of these
+ * (tcp_io_get) and freed when the last goes (tcp_io_put, tcp_io.c).
+ * Read the buffers through tcp_snd() and tcp_rcv(), empty without it.
+ */
+struct tcp_io {
+	struct bbuf snd;
+	struct bbuf rcv;
+	/* Descriptors the transmitter holds that point into snd (it hands
+	 * them back through core_tx_done), and the lowest sequence they
+	 * point at: those bytes stay until then, acknowledged or not. */
+	uint32_t tx_inflight;
+	uint32_t tx_low;
+	/* With TF_RTT_TIMING (RFC 6298): the timed segment (or SYN) ends
+	 * at rtt_seq and was sent at rtt_ts (tcp_now_us). */
+	uint32_t rtt_seq;
+	uint32_t rtt_ts;
+	/* Bytes taken in order since our last ACK (they came into rcv,
+	 * which the app may have emptied since). */
+	uint32_t rcv_unacked;
+	/* Nagle, Minshall's variant: end of the last short segment sent.
+	 * Only data in flight gives it a meaning: it starts at SND.UNA,
+	 * "none outstanding", whenever the structure is allocated. */
+	uint32_t snd_sml;
+};
+
+static inline const struct bbuf *tcp_snd(const struct tcp_conn *c)
+{
+	static const struct bbuf none;
+
+	return c->io ? &c->io->snd : &none;
+}
+
+static inline const struct bbuf *tcp_rcv(const struct tcp_conn *c)
+{
+	static const struct bbuf none;
+
+	return c->io ? &c->io->rcv : &none;
+}
+
+static inline uint32_t tcp_tx_inflight(const struct tcp_conn *c)
+{
+	return c->io ? c->io->tx_inflight : 0;
+}
+
+static inline uint32_t tcp_rcv_unacked(const struct tcp_conn *c)
+{
+	return c->io ? c->io->rcv_unacked : 0;
+}
+
+/* The structure, allocated if need be; NULL without memory. */
+struct tcp_io *tcp_io_get(struct tcp_conn *c);
+/* Free it if it holds nothing: no buffer, no descriptor, no timing, no
+ * bytes waiting for our ACK. */
+void tcp_io_put(struct tcp_conn *c);
+/* The buffer, allocated with cap bytes if it was not; NULL without
+ * memory. */
+struct bbuf *tcp_sndbuf_get(struct tcp_conn *c, uint32_t cap);
+struct bbuf *tcp_rcvbuf_get(struct tcp_conn *c, uint32_t cap);
+/* Free the buffer (and the structure, if that was all it held). */
+void tcp_sndbuf_free(struct tcp_conn *c);
+void tcp_rcvbuf_free(struct tcp_conn *c);
 
 /* Data bytes the peer acknowledged: SND.UNA's distance from ISS, less
  * the SYN and our FIN once acknowledged. */
 static inline uint64_t tcp_bytes_acked(const struct tcp_conn *c)
 {
 	uint32_t off = c->snd_una - c->iss;
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	bool syn = off || c->snd_wraps;
 	bool fin = (c->flags & TF_FIN_SENT) && c->snd_una == data_end + 1;
 

@@ -40,7 +40,7 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 			c = tcp_syncookie_check(core, seg, hash, &valid);
 			if (c) {
 				c->app = l->app;
-				c->app_arg = l->arg;
+				c->app_data = (uintptr_t)l->arg;
 				conn_input(core, c, seg);
 				return;
 			}
@@ -96,7 +96,7 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 		return;
 	}
 	c->app = l->app;
-	c->app_arg = l->arg;
+	c->app_data = (uintptr_t)l->arg;
 	if (core->synq) {
 		c->flags |= TF_SYNQ;
 		core->synq[seg->dport]++;
@@ -108,6 +108,8 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
  * the app refused and the connection is gone. */
 static bool tcp_established(struct core *core, struct tcp_conn *c)
 {
+	void *arg = (void *)(uintptr_t)c->app_data;
+
 	core_synq_leave(core, c);
 	tcp_set_state(c, TCPS_ESTABLISHED);
 	tcp_cc_init(core, c); /* one segment if the handshake lost one */
@@ -119,8 +121,9 @@ static bool tcp_established(struct core *core, struct tcp_conn *c)
 	c->flags |= TF_APP;
 	if (c->flags & TF_KEEPALIVE)
 		tcp_keepalive_reset(core, c);
+	c->app_data = 0; /* the app's from here on */
 	if (c->app->accepted &&
-	    c->app->accepted((struct tundra_conn *)c, c->app_arg) < 0) {
+	    c->app->accepted((struct tundra_conn *)c, arg) < 0) {
 		tundra_conn_abort((struct tundra_conn *)c);
 		return false;
 	}
@@ -185,15 +188,15 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		if (c->snd_una == c->iss)
 			acked--;
 		if ((c->flags & TF_FIN_SENT) &&
-		    ack == c->snd_buf_seq + c->sndbuf.len + 1)
+		    ack == c->snd_buf_seq + tcp_snd(c)->len + 1)
 			acked--;
 		if (ack - c->iss < old_una - c->iss)
 			c->snd_wraps++; /* for tcp_bytes_acked() */
 		c->snd_una = ack;
 		/* Keep the Nagle mark within reach of the sequence
 		 * helpers: once acknowledged it only needs to trail. */
-		if (seq_lt(c->snd_sml, ack))
-			c->snd_sml = ack;
+		if (c->io && seq_lt(c->io->snd_sml, ack))
+			c->io->snd_sml = ack;
 		tcp_sndbuf_release(core, c);
 		/* RFC 7323 §4.1: RTTM from the echoed timestamp of any ACK
 		 * that acknowledges new data (which also counts the time the
@@ -213,12 +216,14 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 			tcp_rtt_sample(core, c, ms * 1000000ull);
 			c->flags &= ~TF_RTT_TIMING;
 		} else if ((c->flags & TF_RTT_TIMING) &&
-			   seq_geq(ack, c->rtt_seq)) {
+			   seq_geq(ack, c->io->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
+			tcp_rtt_sample(core, c,
+				       tcp_since_us(core, c->io->rtt_ts));
 		} else if (ms < 2 && (c->flags & TF_HAVE_RTT)) {
 			tcp_rto_reset(core, c);
 		}
+		tcp_io_put(c); /* the timing may have been all it held */
 		if (seq_lt(c->snd_nxt, ack))
 			c->snd_nxt = ack;
 		c->retries = 0;
@@ -272,7 +277,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 static inline bool fin_acked(const struct tcp_conn *c)
 {
 	return (c->flags & TF_FIN_SENT) &&
-	       c->snd_una == c->snd_buf_seq + c->sndbuf.len + 1;
+	       c->snd_una == c->snd_buf_seq + tcp_snd(c)->len + 1;
 }
 
 /* RFC 2883 §4: [start, end) arrived again; the next ACK reports it in a
@@ -317,7 +322,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		return false;
 	}
-	if (!c->rcvbuf.mem && bbuf_alloc(&c->rcvbuf, core->rcvbuf_cap)) {
+	if (!tcp_rcvbuf_get(c, core->rcvbuf_cap)) {
 		core_drop(core, DROP_TCP_NO_MEMORY);
 		seg->flags &= ~TCP_FIN;
 		return false;
@@ -350,9 +355,9 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
 			dsack_note(c, ds, de);
 	}
-	n = bbuf_write(&c->rcvbuf, seg->data, seg->len);
+	n = bbuf_write(&c->io->rcv, seg->data, seg->len);
 	tcp_rcv_advance(c, n);
-	c->rcv_unacked += n;
+	c->io->rcv_unacked += n;
 	if (n < seg->len)
 		seg->flags &= ~TCP_FIN; /* the FIN is beyond what we took */
 	c->flags |= TF_DACK | TF_READABLE;
@@ -451,7 +456,9 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 		c->snd_nxt = seq_max(c->snd_nxt, c->snd_una);
 		if ((c->flags & TF_RTT_TIMING) && !(c->flags & TF_TS)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c, tcp_since_us(core, c->rtt_ts));
+			tcp_rtt_sample(core, c,
+				       tcp_since_us(core, c->io->rtt_ts));
+			tcp_io_put(c);
 		}
 		tcp_rearm_rto(core, c);
 		c->flags |= TF_ACK_NOW;

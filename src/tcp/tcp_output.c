@@ -176,8 +176,9 @@ bool tcp_respond_synack(struct core *core, const struct tcp_seg *syn,
 
 uint32_t tcp_rcv_window(struct core *core, struct tcp_conn *c)
 {
-	uint32_t cap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
-	uint32_t right = c->rcv_nxt + (cap - c->rcvbuf.len);
+	const struct bbuf *rb = tcp_rcv(c);
+	uint32_t cap = rb->mem ? bbuf_cap(rb) : core->rcvbuf_cap;
+	uint32_t right = c->rcv_nxt + (cap - rb->len);
 	uint32_t max = c->flags & TF_WSCALE ? 65535u << c->rcv_wscale : 65535;
 	uint32_t thresh = MIN(cap / 2, core->mss);
 
@@ -217,7 +218,10 @@ static void spec_for(struct core *core, struct tcp_conn *c,
 		s->optlen = put_ts(s->opts, tcp_ts_now(core, c), c->ts_recent);
 	if (flags & TCP_ACK) {
 		c->last_ack_sent = c->rcv_nxt;
-		c->rcv_unacked = 0;
+		if (c->io) {
+			c->io->rcv_unacked = 0;
+			tcp_io_put(c); /* that may have been all it held */
+		}
 		c->flags &= ~(TF_ACK_NOW | TF_DACK);
 		if (c->dack_at) {
 			c->dack_at = 0; /* the delayed ACK just went */
@@ -269,22 +273,22 @@ static void syn_opts(struct core *core, struct tcp_conn *c, struct seg_spec *s)
  * so held connections cost their control block only. */
 static void sndbuf_maybe_free(struct tcp_conn *c)
 {
-	if (c->sndbuf.mem && !c->sndbuf.len && !c->tx_inflight)
-		bbuf_free(&c->sndbuf);
+	if (tcp_snd(c)->mem && !tcp_snd(c)->len && !tcp_tx_inflight(c))
+		tcp_sndbuf_free(c);
 }
 
 void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 {
 	uint32_t limit = c->snd_una;
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	uint32_t d;
 
 	/* The transmitter reads the payload of a descriptor until it hands
 	 * it back; the peer may ack those bytes before that (the kernel
 	 * handles a TUN write inside the writer's syscall), and the app
 	 * must not overwrite them yet. */
-	if (c->tx_inflight && seq_lt(c->tx_low, limit))
-		limit = c->tx_low;
+	if (tcp_tx_inflight(c) && seq_lt(c->io->tx_low, limit))
+		limit = c->io->tx_low;
 	if (seq_gt(limit, data_end))
 		limit = data_end; /* the FIN has no byte in the buffer */
 	if (!seq_gt(limit, c->snd_buf_seq)) {
@@ -292,7 +296,7 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 		return;
 	}
 	d = limit - c->snd_buf_seq;
-	bbuf_drop(&c->sndbuf, d);
+	bbuf_drop(&c->io->snd, d);
 	c->snd_buf_seq += d;
 	sndbuf_maybe_free(c);
 	c->flags |= TF_WRITABLE;
@@ -325,11 +329,12 @@ static bool send_syn(struct core *core, struct tcp_conn *c)
 	if (c->snd_max != c->iss) {
 		stat_add(core->stats.retransmits, 1);
 		TP_RETRANSMIT(c, c->raddr, c->rport, c->iss, 1u);
-	} else if (!(c->flags & TF_RTT_TIMING)) {
-		/* Time the SYN (Karn: not a retransmitted one). */
+	} else if (!(c->flags & TF_RTT_TIMING) && tcp_io_get(c)) {
+		/* Time the SYN (Karn: not a retransmitted one); without
+		 * memory to note it, leave it untimed. */
 		c->flags |= TF_RTT_TIMING;
-		c->rtt_seq = c->iss + 1;
-		c->rtt_ts = tcp_now_us(core);
+		c->io->rtt_seq = c->iss + 1;
+		c->io->rtt_ts = tcp_now_us(core);
 	}
 	c->snd_nxt = c->iss + 1;
 	c->snd_max = seq_max(c->snd_max, c->snd_nxt);
@@ -431,10 +436,16 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 
 	if (!o)
 		return false;
-	o->conn = c;
-	o->niov = (uint8_t)(1 + bbuf_view(&c->sndbuf, off, n, &o->iov[1]));
-	c->tx_low = c->tx_inflight++ ? seq_min(c->tx_low, seq) : seq;
-	if (n && off + n == c->sndbuf.len)
+	o->niov = (uint8_t)(1 + bbuf_view(tcp_snd(c), off, n, &o->iov[1]));
+	/* The transmitter holds the payload's bytes (a FIN alone points at
+	 * nothing): they stay until it hands the descriptor back. */
+	if (n) {
+		o->conn = c;
+		c->io->tx_low = c->io->tx_inflight++
+					? seq_min(c->io->tx_low, seq)
+					: seq;
+	}
+	if (n && off + n == tcp_snd(c)->len)
 		flags |= TCP_PSH;
 	if (fin)
 		flags |= TCP_FIN;
@@ -444,8 +455,11 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 	if (seq_lt(seq, c->snd_max)) {
 		/* Karn (RFC 6298 §3): an ACK of a resent timed segment
 		 * cannot tell which copy it answers. */
-		if ((c->flags & TF_RTT_TIMING) && seq_lt(seq, c->rtt_seq))
+		if ((c->flags & TF_RTT_TIMING) &&
+		    seq_lt(seq, c->io->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
+			tcp_io_put(c);
+		}
 		stat_add(core->stats.retransmits, 1);
 		c->retransmits++;
 		tcp_recovery_sent(core, c, seq, n + fin);
@@ -454,8 +468,8 @@ static bool send_data(struct core *core, struct tcp_conn *c, uint32_t seq,
 		/* Time one segment per RTT; Karn: never a retransmitted one
 		 * (RFC 6298 §3). */
 		c->flags |= TF_RTT_TIMING;
-		c->rtt_seq = seq + n;
-		c->rtt_ts = tcp_now_us(core);
+		c->io->rtt_seq = seq + n;
+		c->io->rtt_ts = tcp_now_us(core);
 	}
 	if (n)
 		/* 0 means none; the | 1 may put the mark up to 1 ms
@@ -525,7 +539,7 @@ static bool recovery_output(struct core *core, struct tcp_conn *c,
  * episode (tcp_sack.c). */
 static bool tlp_retransmit(struct core *core, struct tcp_conn *c)
 {
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	bool fin = (c->flags & TF_FIN_SENT) && c->snd_max == data_end + 1;
 	uint32_t end = fin ? data_end : c->snd_max;
 	uint32_t n = MIN(tcp_smss(c), end - c->snd_una);
@@ -583,7 +597,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	if (c->snd_una == c->snd_max && c->last_tx_ms &&
 	    (int32_t)(tcp_now_ms(core) - c->last_tx_ms) >
 		    (int32_t)(c->rto_us / 1000) &&
-	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
+	    c->snd_nxt - c->snd_buf_seq < tcp_snd(c)->len) {
 		tcp_cc_restart(core, c);
 		c->last_tx_ms = 0;
 	}
@@ -610,9 +624,9 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 			next = c->snd_max;
 		}
 		off = c->snd_nxt - c->snd_buf_seq;
-		if (off > c->sndbuf.len)
+		if (off > tcp_snd(c)->len)
 			break; /* the FIN is out: nothing after it */
-		avail = c->sndbuf.len - off;
+		avail = tcp_snd(c)->len - off;
 		if (seq_lt(c->snd_nxt, next) && seq_lt(next, c->snd_max))
 			avail = MIN(avail, next - c->snd_nxt);
 		room = (int32_t)(c->snd_una + c->snd_wnd - c->snd_nxt);
@@ -625,7 +639,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		 * rewind); like Linux, it is sent whatever the window (a
 		 * zero window accepts it at RCV.NXT). Not at the end of
 		 * avail: that may stop short at a SACKed range. */
-		fin = (c->flags & TF_APP_CLOSED) && off + n == c->sndbuf.len;
+		fin = (c->flags & TF_APP_CLOSED) && off + n == tcp_snd(c)->len;
 		if (n == 0 && !fin)
 			break;
 		/*
@@ -645,8 +659,8 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		 * Linux's tcp_minshall_check).
 		 */
 		if (n && n < mss && !fin && !(c->flags & TF_NODELAY) &&
-		    seq_gt(c->snd_sml, c->snd_una) &&
-		    seq_leq(c->snd_sml, c->snd_nxt))
+		    seq_gt(c->io->snd_sml, c->snd_una) &&
+		    seq_leq(c->io->snd_sml, c->snd_nxt))
 			break;
 		idle = c->snd_una == c->snd_max;
 		if (!send_data(core, c, c->snd_nxt, n, fin))
@@ -655,9 +669,10 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		c->snd_nxt += n + fin;
 		c->snd_max = seq_max(c->snd_max, c->snd_nxt);
 		/* A super-segment's last piece may be short (Linux:
-		 * tcp_minshall_update). */
-		if (n < mss || n % mss)
-			c->snd_sml = c->snd_nxt;
+		 * tcp_minshall_update). A FIN alone may have no struct
+		 * tcp_io to mark: no data can follow it to be held. */
+		if ((n < mss || n % mss) && c->io)
+			c->io->snd_sml = c->snd_nxt;
 		if (fin && !(c->flags & TF_FIN_SENT)) {
 			c->flags |= TF_FIN_SENT;
 			/* RFC 9293 §3.10.4 CLOSE. */
@@ -705,7 +720,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		/* RFC 9293 §3.8.6.3: ACK at least every second full-sized
 		 * segment; otherwise wait up to the delayed-ACK time for
 		 * data to carry it. */
-		if (c->rcv_unacked >= 2u * (core->mss - c->opt_len) ||
+		if (tcp_rcv_unacked(c) >= 2u * (core->mss - c->opt_len) ||
 		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
 		} else if (tcp_quick_left(c)) {
@@ -728,7 +743,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	/* Data waits on a zero window with nothing in flight: the persist
 	 * timer (the retransmission timer, see tcp_timer.c) probes it. */
 	if (c->snd_una == c->snd_max && !c->rto_at &&
-	    c->snd_nxt - c->snd_buf_seq < c->sndbuf.len) {
+	    c->snd_nxt - c->snd_buf_seq < tcp_snd(c)->len) {
 		c->rto_at = tcp_dl(core->now + tcp_rto_ns(c));
 		theap_update(core, c);
 	}

@@ -66,9 +66,9 @@ enum drop_reason tcp_reass_insert(struct core *core, struct tcp_conn *c,
 		return DROP_TCP_OOO_MEM;
 	/* The window keeps every acceptable byte inside the free space;
 	 * check it anyway rather than overwrite unread data. */
-	if (seq - c->rcv_nxt + len > bbuf_space(&c->rcvbuf))
+	if (seq - c->rcv_nxt + len > bbuf_space(tcp_rcv(c)))
 		return DROP_TCP_NOT_ACCEPTABLE;
-	bbuf_put_at(&c->rcvbuf, seq - c->rcv_nxt, data, len);
+	bbuf_put_at(&c->io->rcv, seq - c->rcv_nxt, data, len);
 
 	/* Merge with every range it overlaps or touches. */
 	for (i = 0; i < o->n && seq_lt(o->blk[i].end, start); i++)
@@ -127,9 +127,9 @@ bool tcp_reass_advance(struct tcp_conn *c)
 		if (seq_gt(o->blk[0].end, c->rcv_nxt)) {
 			uint32_t d = o->blk[0].end - c->rcv_nxt;
 
-			c->rcvbuf.len += d;
+			c->io->rcv.len += d;
 			tcp_rcv_advance(c, d);
-			c->rcv_unacked += d;
+			c->io->rcv_unacked += d;
 		}
 		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));
 		o->n--;

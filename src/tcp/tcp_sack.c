@@ -236,7 +236,7 @@ bool tcp_next_lost(const struct tcp_conn *c, uint32_t *seq, uint32_t *len,
 	uint32_t l = lost_end(c);
 	uint32_t s = seq_gt(high_rxt(c), c->snd_una) ? high_rxt(c) : c->snd_una;
 	uint32_t hole_end = c->snd_max;
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	unsigned i;
 
 	/* RFC 6675 §4 NextSeg (1): the first octet above HighRxt that is
@@ -339,7 +339,7 @@ static unsigned dupthresh(const struct tcp_conn *c)
 {
 	uint32_t smss = tcp_smss(c);
 	uint32_t oseg = (c->snd_max - c->snd_una + smss - 1) / smss;
-	bool unsent = c->snd_max - c->snd_buf_seq < c->sndbuf.len &&
+	bool unsent = c->snd_max - c->snd_buf_seq < tcp_snd(c)->len &&
 		      seq_lt(c->snd_max, c->snd_una + c->snd_wnd);
 
 	/* Not once reordering was seen (RFC 5827 §3.3). */

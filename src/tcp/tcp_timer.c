@@ -102,6 +102,7 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 	/* (5.5) back off, (5.6) restart; Karn: the timed segment is void. */
 	c->rto_us = tcp_us_of(MIN(tcp_rto_ns(c) * 2, core->cfg.rto_max_ns));
 	c->flags &= ~TF_RTT_TIMING;
+	tcp_io_put(c);
 	if (c->snd_una == c->snd_max) {
 		/* Nothing outstanding: this was the persist timer. */
 		c->flags |= TF_PROBE;

@@ -138,8 +138,8 @@ static void app_read(struct tundra_conn *tc, size_t n)
 	size_t got = tundra_conn_peek(tc, iov), k = 0;
 	uint32_t seq;
 
-	FUZZ_CHECK(got == c->rcvbuf.len, "peek %zu != rcvbuf %u", got,
-		   c->rcvbuf.len);
+	FUZZ_CHECK(got == tcp_rcv(c)->len, "peek %zu != rcvbuf %u", got,
+		   tcp_rcv(c)->len);
 	FUZZ_CHECK(tcp_bytes_received(c) >= got, "more unread than received");
 	/* The first unread byte's sequence number. */
 	seq = c->irs + 1 + (uint32_t)(tcp_bytes_received(c) - got);
@@ -400,9 +400,10 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 		       struct tcp_conn *const *listed, unsigned nlisted)
 {
 	const char *st = tcp_state_name((enum tcp_state)c->state);
-	uint32_t data_end = c->snd_buf_seq + c->sndbuf.len;
+	uint32_t data_end = c->snd_buf_seq + tcp_snd(c)->len;
 	bool fin_sent = c->flags & TF_FIN_SENT;
-	uint32_t rcap = c->rcvbuf.mem ? bbuf_cap(&c->rcvbuf) : core->rcvbuf_cap;
+	const struct bbuf *rb = tcp_rcv(c);
+	uint32_t rcap = rb->mem ? bbuf_cap(rb) : core->rcvbuf_cap;
 	uint64_t at = 0;
 	const uint64_t t[] = { tcp_dl_ns(c->rto_at, core->now),
 			       tcp_dl_ns(c->tw_at, core->now),
@@ -413,9 +414,9 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 		   "state %u in the table", c->state);
 	FUZZ_CHECK(!(c->flags & TF_DEAD), "dead connection in the table");
 	FUZZ_CHECK(c->core == core, "core pointer");
-	FUZZ_CHECK(c->tx_inflight == held_refs(c),
+	FUZZ_CHECK(tcp_tx_inflight(c) == held_refs(c),
 		   "tx_inflight %u but %u descriptors point into it",
-		   c->tx_inflight, held_refs(c));
+		   tcp_tx_inflight(c), held_refs(c));
 	if (c->flags & TF_IN_FLUSH)
 		FUZZ_CHECK(on_list(listed, nlisted, c),
 			   "TF_IN_FLUSH but on no list");
@@ -433,7 +434,8 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	if (c->state == TCPS_SYN_SENT || c->state == TCPS_SYN_RECEIVED) {
 		FUZZ_CHECK(c->snd_una == c->iss, "%s: una %u != iss %u", st,
 			   c->snd_una, c->iss);
-		FUZZ_CHECK(!fin_sent && !c->sndbuf.len, "%s: data or FIN", st);
+		FUZZ_CHECK(!fin_sent && !tcp_snd(c)->len, "%s: data or FIN",
+			   st);
 	} else {
 		FUZZ_CHECK(seq_gt(c->snd_una, c->iss), "%s: SYN not acked", st);
 		FUZZ_CHECK(seq_leq(c->snd_buf_seq, c->snd_una),
@@ -448,12 +450,12 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   data_end);
 
 	/* Buffers. */
-	FUZZ_CHECK(c->sndbuf.len <= bbuf_cap(&c->sndbuf), "sndbuf len > cap");
-	FUZZ_CHECK(c->rcvbuf.len <= bbuf_cap(&c->rcvbuf), "rcvbuf len > cap");
-	FUZZ_CHECK(!c->sndbuf.mem || bbuf_cap(&c->sndbuf) == core->sndbuf_cap,
-		   "sndbuf cap %u", bbuf_cap(&c->sndbuf));
-	FUZZ_CHECK(!c->rcvbuf.mem || bbuf_cap(&c->rcvbuf) == core->rcvbuf_cap,
-		   "rcvbuf cap %u", bbuf_cap(&c->rcvbuf));
+	FUZZ_CHECK(tcp_snd(c)->len <= bbuf_cap(tcp_snd(c)), "sndbuf len > cap");
+	FUZZ_CHECK(tcp_rcv(c)->len <= bbuf_cap(tcp_rcv(c)), "rcvbuf len > cap");
+	FUZZ_CHECK(!tcp_snd(c)->mem || bbuf_cap(tcp_snd(c)) == core->sndbuf_cap,
+		   "sndbuf cap %u", bbuf_cap(tcp_snd(c)));
+	FUZZ_CHECK(!tcp_rcv(c)->mem || bbuf_cap(tcp_rcv(c)) == core->rcvbuf_cap,
+		   "rcvbuf cap %u", bbuf_cap(tcp_rcv(c)));
 
 	/* Receive sequence space, once the peer's SYN is known. */
 	if (c->state != TCPS_SYN_SENT) {
@@ -471,15 +473,15 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   "%s: rcv_nxt %u irs %u but %llu bytes received", st,
 			   c->rcv_nxt, c->irs,
 			   (unsigned long long)tcp_bytes_received(c));
-		FUZZ_CHECK(c->rcvbuf.len <= tcp_bytes_received(c),
+		FUZZ_CHECK(tcp_rcv(c)->len <= tcp_bytes_received(c),
 			   "rcvbuf.len");
 		FUZZ_CHECK(seq_leq(c->rcv_nxt, c->rcv_adv + rfin),
 			   "%s: rcv_nxt %u past the advertised edge %u", st,
 			   c->rcv_nxt, c->rcv_adv);
 		/* Every byte we accept has its place in the buffer. */
-		FUZZ_CHECK(wnd <= rcap - c->rcvbuf.len,
+		FUZZ_CHECK(wnd <= rcap - tcp_rcv(c)->len,
 			   "%s: window %u beyond free space %u", st, wnd,
-			   rcap - c->rcvbuf.len);
+			   rcap - tcp_rcv(c)->len);
 		FUZZ_CHECK(wnd <= wmax, "%s: window %u > field max %u", st, wnd,
 			   wmax);
 		FUZZ_CHECK(seq_geq(c->rcv_nxt, c->last_ack_sent),
@@ -491,7 +493,7 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 
 		FUZZ_CHECK(o->n <= TCP_OOO_MAX, "ooo n %u", o->n);
 		FUZZ_CHECK(o->n || o->has_fin, "empty ooo kept");
-		FUZZ_CHECK(c->rcvbuf.mem || !o->n, "ooo without rcvbuf");
+		FUZZ_CHECK(tcp_rcv(c)->mem || !o->n, "ooo without rcvbuf");
 		for (unsigned i = 0; i < o->n; i++) {
 			FUZZ_CHECK(seq_lt(o->blk[i].start, o->blk[i].end),
 				   "ooo block %u empty", i);
@@ -500,7 +502,7 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 				   i, o->blk[i].start, o->blk[i].end,
 				   c->rcv_nxt);
 			FUZZ_CHECK(o->blk[i].end - c->rcv_nxt <=
-					   rcap - c->rcvbuf.len,
+					   rcap - tcp_rcv(c)->len,
 				   "ooo block %u ends outside the rcvbuf", i);
 			if (i)
 				FUZZ_CHECK(seq_lt(o->blk[i - 1].end,

@@ -327,9 +327,10 @@ static void trace(unsigned op)
 				c->lport, c->rport,
 				tcp_state_name((enum tcp_state)c->state),
 				c->snd_una - c->iss, c->snd_nxt - c->iss,
-				c->snd_max - c->iss, c->snd_wnd, c->sndbuf.len,
-				c->rcv_nxt - c->irs, c->rcv_adv - c->irs,
-				c->rcvbuf.len, tcp_ooo(c) ? tcp_ooo(c)->n : 0,
+				c->snd_max - c->iss, c->snd_wnd,
+				tcp_snd(c)->len, c->rcv_nxt - c->irs,
+				c->rcv_adv - c->irs, tcp_rcv(c)->len,
+				tcp_ooo(c) ? tcp_ooo(c)->n : 0,
 				(unsigned long long)(tcp_dl_ns(c->rto_at, E->now) /
 						    FZ_MS));
 }

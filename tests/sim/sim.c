@@ -1004,8 +1004,8 @@ void sim_conns_describe(const struct sim *s, int node, char *buf,
 				s->node[node].name, t->lport, t->rport,
 				tcp_state_name((enum tcp_state)t->state),
 				t->snd_una, t->snd_nxt, t->snd_max,
-				t->snd_wnd, t->sndbuf.len, t->rcv_nxt,
-				t->rcvbuf.len, t->retries,
+				t->snd_wnd, tcp_snd(t)->len, t->rcv_nxt,
+				tcp_rcv(t)->len, t->retries,
 				tcp_rto_ns(t) / SIM_MS,
 				t->heap_idx >= 0 ? "armed" : "none");
 		}

@@ -119,6 +119,9 @@ static struct harness *H;
 static int tapp_accepted(struct tundra_conn *c, void *arg)
 {
 	cr_assert_eq(arg, &H->t, "listener arg not passed to accepted");
+	/* The core kept arg in the app's word until now: it is the app's,
+	 * and zeroed, from accepted() on. */
+	cr_assert_eq(*tundra_conn_app_data(c), 0, "app word not zeroed");
 	H->t.accepted++;
 	H->t.conn = c;
 	if (H->t.refuse < 0)

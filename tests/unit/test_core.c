@@ -2831,12 +2831,13 @@ CORE_TEST(nagle_after_2_gib_of_full_segments)
 	peer_connect(&p, 41060, TAPP_PORT, 0x64000, 1460, -1, 65535);
 	struct tcp_conn *c = (struct tcp_conn *)H->t.conn;
 	cr_assert_eq(c->snd_una, c->snd_max, "scenario: data outstanding");
-	c->snd_sml = c->snd_una - 0x80000001u;
+	cr_assert_not_null(tcp_io_get(c));
+	c->io->snd_sml = c->snd_una - 0x80000001u;
 	tundra_conn_write(H->t.conn, "x", 1);
 	flush();
 	struct pkt *k = next_pkt();
 	cr_assert(k, "short write held with nothing outstanding "
-		     "(snd_sml %u, SND.UNA %u)", c->snd_sml, c->snd_una);
+		     "(snd_sml %u, SND.UNA %u)", c->io->snd_sml, c->snd_una);
 	cr_assert_eq(k->seg.len, 1);
 }
 

@@ -309,7 +309,7 @@ CORE_TEST(gso_super_packet_beyond_the_window_is_trimmed)
 	flush();
 	struct tcp_conn *c = conn_of(&p);
 	cr_assert_not_null(c);
-	cr_assert_eq(c->rcvbuf.len, 16384);
+	cr_assert_eq(tcp_rcv(c)->len, 16384);
 	cr_assert_eq(c->rcv_nxt, p.nxt + 16384);
 }
 
