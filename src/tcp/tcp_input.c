@@ -454,7 +454,11 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 		/* Our SYN is acknowledged: ESTABLISHED, ACK the SYN. */
 		c->snd_una = seg->ack;
 		c->snd_nxt = seq_max(c->snd_nxt, c->snd_una);
-		if ((c->flags & TF_RTT_TIMING) && !(c->flags & TF_TS)) {
+		/* The SYN's round trip (never a resent SYN: Karn), with or
+		 * without timestamps: left for later, a coarse echo on the
+		 * first data's ACK would fall back to this timing and
+		 * measure the idle time before that data too. */
+		if (c->flags & TF_RTT_TIMING) {
 			c->flags &= ~TF_RTT_TIMING;
 			tcp_rtt_sample(core, c,
 				       tcp_since_us(core, c->io->rtt_ts));

@@ -986,6 +986,42 @@ CORE_TEST(sub_ms_rtt_from_the_clock_and_a_prompt_probe)
 	cr_assert_eq(ST()->rto_timeouts, 0);
 }
 
+/* An active open with timestamps: the SYN's round trip is the first
+ * sample, taken at the SYN-ACK. It used to wait for the first data's ACK,
+ * and with an echo under 2 ms that fell back to the SYN's timing, so the
+ * idle time between the handshake and the first write went into SRTT. */
+CORE_TEST(active_open_rtt_from_the_syn_not_the_idle_time)
+{
+	const struct syn_cfg sc = {.mss = 1460, .ws = 7, .wnd = 65535,
+				   .sack = true, .ts = true, .ts_base = 3};
+	static uint8_t d[1448];
+	struct tcp_conn *c;
+	struct pkt *k, *s[SEGS_MAX];
+	struct peer p;
+
+	fill_random(d, sizeof(d), 18);
+	k = our_connect(&p, 8086, &c);
+	H->now += 400 * US;
+	peer_syn_ack_in(&p, 0xb000, &sc, k->seg.opts.tsval);
+	flush();
+	expect_seg(TCP_ACK, p.iss + 1, 0xb001, 0);
+	cr_assert_eq(c->state, TCPS_ESTABLISHED);
+	cr_assert(c->flags & TF_HAVE_RTT, "a sample from the SYN");
+	cr_assert_geq(tcp_srtt_ns(c), 350 * US, "SRTT %" PRIu64, tcp_srtt_ns(c));
+	cr_assert_leq(tcp_srtt_ns(c), 450 * US, "SRTT %" PRIu64, tcp_srtt_ns(c));
+	/* A second idle, then data, ACKed at once (an echo of 0 ms). */
+	H->now += 1000 * MS;
+	cr_assert_eq(tundra_conn_write(H->t.conn, d, sizeof(d)), sizeof(d));
+	flush();
+	cr_assert_eq(collect(s), 1);
+	H->now += 400 * US;
+	p.ts_ecr = s[0]->seg.opts.tsval;
+	ack_sack(&p, s[0]->seg.seq + sizeof(d), NULL, 0);
+	cr_assert_leq(tcp_srtt_ns(c), 450 * US,
+		      "SRTT %" PRIu64 " ns: the idle second went in",
+		      tcp_srtt_ns(c));
+}
+
 /*
  * RFC 5681 §4.1 restarts from the initial window only after an idle
  * period longer than the RTO. A pipe that drains and refills within the
