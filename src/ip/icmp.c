@@ -11,7 +11,6 @@ void icmp_input(struct core *core, const struct ip_view *ip)
 	struct core_out *o;
 	struct icmp_hdr h;
 	uint8_t *copy;
-	uint16_t old_word, new_word;
 
 	if (ip->l4_len < ICMP_HDR_LEN) {
 		core_drop(core, DROP_ICMP_TRUNCATED);
@@ -28,8 +27,9 @@ void icmp_input(struct core *core, const struct ip_view *ip)
 	}
 	/* The reply carries the request's identifier, sequence and data:
 	 * copy the message (the receive buffer goes back to the RX thread
-	 * now) and change the type, updating the checksum incrementally
-	 * (RFC 1624). */
+	 * now), change the type and sum it again. Not RFC 1624's update:
+	 * for a message whose other words all sum to zero it gives 0x0000
+	 * where only 0xffff verifies (the fuzzer found an all-zero echo). */
 	copy = malloc(ip->l4_len);
 	if (!copy) {
 		core_drop(core, DROP_TCP_NO_MEMORY);
@@ -42,10 +42,9 @@ void icmp_input(struct core *core, const struct ip_view *ip)
 		return;
 	}
 	memcpy(copy, ip->l4, ip->l4_len);
-	memcpy(&old_word, copy, 2);
 	copy[0] = ICMP_ECHO_REPLY;
-	memcpy(&new_word, copy, 2);
-	h.check = csum_update16(h.check, old_word, new_word);
+	copy[2] = copy[3] = 0;
+	h.check = csum(copy, ip->l4_len);
 	memcpy(copy + 2, &h.check, 2);
 
 	ipv4_build(o->hdr, core->cfg.addr, ip->saddr, IPPROTO_ICMP_,
