@@ -345,16 +345,24 @@ static int conn_watch(struct client *cl, struct conn *c, uint32_t ev)
  * says. NULL: the namespace's default. */
 static const char *cc_name;
 
-static int set_cc(int fd)
+/* A TCP socket of the given family (flags: SOCK_NONBLOCK etc.), with the
+ * --cc congestion control (accepted sockets inherit a listener's); -1,
+ * with a message, on failure. */
+static int tcp_socket(int family, int flags)
 {
-	if (!cc_name)
-		return 0;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc_name,
-		       (socklen_t)strlen(cc_name)) < 0) {
-		msg("--cc %s: %s", cc_name, strerror(errno));
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+
+	if (fd < 0) {
+		msg("socket: %s", strerror(errno));
 		return -1;
 	}
-	return 0;
+	if (cc_name && setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc_name,
+				  (socklen_t)strlen(cc_name)) < 0) {
+		msg("--cc %s: %s", cc_name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static int conn_open(struct client *cl, struct conn *c,
@@ -363,16 +371,9 @@ static int conn_open(struct client *cl, struct conn *c,
 	struct epoll_event e;
 	int fd, one = 1;
 
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		msg("socket: %s", strerror(errno));
+	fd = tcp_socket(ss->ss_family, SOCK_NONBLOCK);
+	if (fd < 0)
 		return -1;
-	}
-	if (set_cc(fd) < 0) {
-		close(fd);
-		return -1;
-	}
 	if (cl->o->mode == MODE_ECHO)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
@@ -722,16 +723,9 @@ static int run_refused(const struct lg_opts *o)
 
 	if (resolve(o, false, &ss, &sslen) < 0)
 		return 1;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		msg("socket: %s", strerror(errno));
+	fd = tcp_socket(ss.ss_family, SOCK_NONBLOCK);
+	if (fd < 0)
 		return 1;
-	}
-	if (set_cc(fd) < 0) {
-		close(fd);
-		return 1;
-	}
 	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
 		if (errno != EINPROGRESS) {
 			err = errno;
@@ -900,16 +894,9 @@ static int run_server(const struct lg_opts *o)
 
 	if (resolve(o, true, &ss, &sslen) < 0)
 		return 1;
-	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0) {
-		msg("socket: %s", strerror(errno));
+	lfd = tcp_socket(ss.ss_family, 0);
+	if (lfd < 0)
 		return 1;
-	}
-	/* accepted sockets inherit the listener's congestion control */
-	if (set_cc(lfd) < 0) {
-		close(lfd);
-		return 1;
-	}
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(lfd, (struct sockaddr *)&ss, sslen) < 0 ||
 	    listen(lfd, 4096) < 0) {
@@ -1330,16 +1317,9 @@ static int tc_open(struct tx_client *cl, struct tconn *c)
 	int fd, one = 1;
 
 	c->sent = c->rcvd = c->req = 0;
-	fd = socket(cl->ss.ss_family,
-		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		msg("socket: %s", strerror(errno));
+	fd = tcp_socket(cl->ss.ss_family, SOCK_NONBLOCK);
+	if (fd < 0)
 		return -1;
-	}
-	if (set_cc(fd) < 0) {
-		close(fd);
-		return -1;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->events = 0;
