@@ -313,7 +313,7 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		       struct tcp_seg *seg)
 {
 	enum drop_reason r;
-	uint32_t n;
+	uint32_t n, ds, de;
 
 	if (!TCPS_CAN_RECV_DATA(c->state)) {
 		/* CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer's FIN
@@ -327,17 +327,16 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		seg->flags &= ~TCP_FIN;
 		return false;
 	}
+	/* Some of it repeats bytes held beyond a hole (RFC 2883 §4): held
+	 * out of order, the block that holds them becomes the newest and is
+	 * reported right after the D-SACK block (§4.1.3); in order, it
+	 * fills the hole and reaches into them. */
+	if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
+		dsack_note(c, ds, de);
 	if (seg->seq != c->rcv_nxt) {
 		/* Later than RCV.NXT (earlier bytes were trimmed): hold it.
 		 * RFC 5681 §4.2: an out-of-order segment is acknowledged at
 		 * once (the duplicate ACK, with SACK blocks). */
-		uint32_t ds, de;
-
-		/* Some of it is held already: a duplicate too (RFC 2883
-		 * §4.1.3; the block that holds it becomes the newest, so
-		 * it is reported right after the D-SACK block). */
-		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
-			dsack_note(c, ds, de);
 		r = tcp_reass_insert(core, c, seg->seq, seg->data, seg->len,
 				     seg->flags & TCP_FIN);
 		if (r != DROP_NONE)
@@ -346,14 +345,6 @@ static bool data_input(struct core *core, struct tcp_conn *c,
 		c->flags |= TF_ACK_NOW | TF_SACK_NOW;
 		quick_arm(core, c);
 		return false;
-	}
-	if (tcp_ooo(c)) {
-		uint32_t ds, de;
-
-		/* In order, but reaching into bytes held beyond a hole
-		 * that it fills: those are repeated (RFC 2883 §4). */
-		if (tcp_reass_dup(c, seg->seq, seg->len, &ds, &de))
-			dsack_note(c, ds, de);
 	}
 	n = bbuf_write(&c->io->rcv, seg->data, seg->len);
 	tcp_rcv_advance(c, n);
