@@ -18,16 +18,18 @@
 # at 1% and 5% loss each way with tundra's offloads off, so that every
 # drop is one segment both ways (the client's veth sends one segment per
 # packet too), then (tundra restarted, offloads on: its TSO bursts are
-# dropped whole) at 1% loss with --impair delay=10. A case must finish within its time bound, the nft
-# counters must show that packets were really dropped, tundra must have
-# retransmitted, and with --impair its held-packet counters must move.
+# dropped whole) at 1% loss with --impair delay=10. A case must finish
+# within its time bound, the nft counters must show that packets were
+# really dropped, the kernel client and tundra must have retransmitted,
+# and with --impair its held-packet counters must move.
 # Then LOSS_MB/8 each way with every --impair fault at once (loss, dup,
 # reorder, delay, jitter; a fixed seed) and no nft rules, each fault's
 # counter checked in both directions; and a bad spec must be refused.
 #
 # LOSS_MB (default 256; 32 in sanitizer builds, where everything is several
-# times slower; at least 16: with TSO bursts a smaller transfer may see
-# no drop from tundra at 1 %) sets the size; LOSS_TIMEOUT (seconds per transfer) the bound.
+# times slower; at least 16: with TSO bursts a smaller transfer may see no
+# drop from tundra at 1 %) sets the size; LOSS_TIMEOUT (seconds per
+# transfer) the bound.
 # Output: PASS/FAIL per check, the time each transfer took, then
 # "N passed, M failed".
 set -uo pipefail
