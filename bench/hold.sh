@@ -7,12 +7,19 @@
 # Reported (one `result bench=hold ...` line, and hold.txt in the result
 # directory):
 #   rss_bpc            tundra's VmRSS growth from before the first connect
-#                      to the hold, divided by the connections held;
+#                      to the end of the hold (every connection idle
+#                      HOLD_SECS), divided by the connections held;
 #   rss_marginal_bpc   the same over the second half of the loadgen
 #                      processes only (tundra's RSS is read when the first
-#                      half hold theirs): the cost of one more connection,
-#                      without one-time costs (pools and thread stacks
-#                      touched by the first packets);
+#                      half hold theirs and have been idle SETTLE s): the
+#                      cost of one more connection, without one-time costs
+#                      (pools and thread stacks touched by the first
+#                      packets);
+#   rss_setup_bpc      as rss_bpc, but read the moment the last connection
+#                      is verified: it still counts the pages of the
+#                      buffers the echoes used, freed and not yet returned
+#                      to the OS (tundra's jemalloc returns them after
+#                      about a second, src/main/main.c);
 #   je_alloc_bpc       jemalloc's stats.allocated growth per connection (what
 #                      tundra asked for, not what the pages cost);
 #   je_resident_bpc    jemalloc's stats.resident growth per connection;
@@ -20,7 +27,8 @@
 #                      size class it is allocated from.
 # The last three come from tundra's "mem" line (SIGUSR1), read during the hold.
 #
-# Knobs: HOLD_CONNS (100000, at most 2000000), HOLD_SECS (5), WORKERS and
+# Knobs: HOLD_CONNS (100000, at most 2000000), HOLD_SECS (5), SETTLE (2),
+# WORKERS and
 # QUEUES (nproc), TUNDRA_ARGS (extra tundra options), OUT (result dir).
 # The client is one loadgen process per (fd hard limit - 128, at most
 # 40000) connections, each bound to a source address of its own, added to
@@ -42,6 +50,7 @@ cd "$ROOT" || exit 2
 
 HOLD_CONNS=${HOLD_CONNS:-100000}
 HOLD_SECS=${HOLD_SECS:-5}
+SETTLE=${SETTLE:-2}
 WORKERS=${WORKERS:-$(nproc)}
 QUEUES=${QUEUES:-$(nproc)}
 TUNDRA_ARGS=${TUNDRA_ARGS:-}
@@ -56,6 +65,7 @@ for v in HOLD_CONNS WORKERS QUEUES; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (is '${!v}')"
 done
 [[ $HOLD_SECS =~ ^[0-9]+$ ]] || die "HOLD_SECS must be whole seconds"
+[[ $SETTLE =~ ^[0-9]+$ ]] || die "SETTLE must be whole seconds"
 ((HOLD_CONNS <= 2000000)) || die "HOLD_CONNS must be at most 2000000"
 ((HOLD_SECS <= 600)) || die "HOLD_SECS must be at most 600"
 NR_OPEN=$(cat /proc/sys/fs/nr_open)
@@ -176,13 +186,19 @@ RSS0=$(rss_kb)
 echo "hold: $HOLD_CONNS connections from $NLG loadgen processes (source addresses), held ${HOLD_SECS}s (log: $RES)"
 for ((i = 0; i < NA; i++)); do lg_start "$i"; done
 HELD_MID=$(lg_wait_setup 0 "$NA")
+# Idle for SETTLE s first: the pages of the buffers that the echoes used
+# and freed go back to the OS about a second after (tundra's jemalloc
+# options, src/main/main.c); what stays is what idle connections hold.
+sleep "$SETTLE"
 RSS_MID=$(rss_kb)
 for ((i = NA; i < NLG; i++)); do lg_start "$i"; done
 HELD_B=$(lg_wait_setup "$NA" "$NLG")
-# Everything is open: tundra's memory while holding.
+# Everything is open: tundra's memory at once (transient pages still in),
+# and after the hold, when every connection has been idle HOLD_SECS.
 MEM1=$(mem_line)
-RSS1=$(rss_kb)
+RSS_SETUP=$(rss_kb)
 sleep "$HOLD_SECS"
+RSS1=$(rss_kb)
 touch "$RES/release"
 LG_RC=0
 for ((i = 0; i < NLG; i++)); do
@@ -224,12 +240,13 @@ LINE+=" reverified=$reverified/$sampled errors=$errors loadgens=$NLG"
 LINE+=" rss_before_kb=$RSS0 rss_hold_kb=$RSS1"
 LINE+=" rss_bpc=$(div $(((RSS1 - RSS0) * 1024)) "$((HELD_MID + HELD_B))")"
 LINE+=" rss_marginal_bpc=$MARGINAL"
+LINE+=" rss_setup_bpc=$(div $(((RSS_SETUP - RSS0) * 1024)) "$((HELD_MID + HELD_B))")"
 LINE+=" je_alloc_bpc=$(per je_allocated) je_resident_bpc=$(per je_resident)"
 LINE+=" conn_size=$(kv conn_size <<<"$MEM0") conn_class=$(kv conn_class <<<"$MEM0")"
 LINE+=" workers=$WORKERS queues=$QUEUES"
 {
 	echo "$LINE"
-	echo "rss_kb: before=$RSS0 half=$RSS_MID (held $HELD_MID) all=$RSS1 (held $((HELD_MID + HELD_B)))"
+	echo "rss_kb: before=$RSS0 half=$RSS_MID (held $HELD_MID, after ${SETTLE}s idle) all=$RSS_SETUP at setup, $RSS1 after the ${HOLD_SECS}s hold (held $((HELD_MID + HELD_B)))"
 	echo "mem before: $MEM0"
 	echo "mem holding: $MEM1"
 	for ((i = 0; i < NLG; i++)); do
