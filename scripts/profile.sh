@@ -32,7 +32,9 @@
 #   any other word: loadgen with that mode and the LOADGEN ARGS given
 # BYTES (default 2G; echo 256M per connection / 8) sets the transfer size,
 # PERF_FREQ (default 2999) the sampling rate in Hz, RESULTS the output
-# parent folder.
+# parent folder. PERF_ALL=1 samples every CPU (perf record -a) instead of
+# tundra's PID: the kernel client (loadgen, softirq, idle) shows up too,
+# which is what a client-bound workload such as crr needs.
 #
 # Nothing is created in the root namespace; every step is bounded by
 # `timeout`; processes are stopped by PID; the namespace is deleted by its
@@ -113,12 +115,19 @@ esac
 [[ -n $TUNDRA_PID ]] || die "cannot find tundra's PID"
 grep -m1 '^tundra: ready' "$OUT/tundra.out"
 echo "profile: threads: $(cat /proc/"$TUNDRA_PID"/task/*/comm | sort | tr '\n' ' ')"
+# Extra client addresses (10.0.0.10+16) for `crr --src` and `hold --src`:
+# the client's TIME-WAIT ports are per source address.
+for ((a = 0; a < 16; a++)); do
+	ip -n "$NS" addr add "10.0.0.$((10 + a))/32" dev tun0 2>/dev/null
+done
 
 # The kernel side of the traffic runs in loadgen and in softirq context,
 # outside tundra's PID: -p shows tundra's own threads only (their user and
 # kernel time, syscalls included).
+SCOPE=(-p "$TUNDRA_PID")
+[[ ${PERF_ALL:-0} == 1 ]] && SCOPE=(-a)
 timeout -k 5 150 perf record -q -F "$FREQ" -g --call-graph fp \
-	-p "$TUNDRA_PID" -o "$OUT/perf.data" 2>"$OUT/perf-record.err" &
+	"${SCOPE[@]}" -o "$OUT/perf.data" 2>"$OUT/perf-record.err" &
 perf_pid=$!
 sleep 0.5
 kill -0 "$perf_pid" 2>/dev/null || die "perf record failed: $(cat "$OUT/perf-record.err")"
