@@ -224,8 +224,10 @@ for ((i = 0; i < 100 * SLOW; i++)); do
 	q conns conns || true
 	n=$(grep -c '^conn .* ESTABLISHED ' "$LOG/conns.out" 2>/dev/null || true)
 	# Held and quiet: the peer may not have acked the last echo yet
-	# (a delayed ACK), which the field check below would catch.
-	((n >= HOLD_CONNS)) && ! grep -q ' sndbuf=[1-9]' "$LOG/conns.out" && break
+	# (a delayed ACK), or a byte may have arrived in the batch whose
+	# callbacks the snapshot ran before (it runs between a worker's
+	# read and its flush), which the field check below would catch.
+	((n >= HOLD_CONNS)) && ! grep -qE ' (sndbuf|rcvbuf)=[1-9]' "$LOG/conns.out" && break
 	sleep 0.1
 done
 if ((n == HOLD_CONNS)) && grep -q "^conns total=$HOLD_CONNS shown=$HOLD_CONNS workers=$WORKERS\$" "$LOG/conns.out"; then
