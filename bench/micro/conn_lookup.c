@@ -139,8 +139,7 @@ static void run(uint32_t nconns, const struct core_config *cfg,
 			flow_hash(cfg->flow_key, raddr, rport, OUR_ADDR, 9),
 			raddr, rport, 9
 		};
-		c->hash = (uint32_t)keys[i].hash;
-		ctab_insert(core, c);
+		ctab_insert(core, c, keys[i].hash);
 	}
 	/* Chain length per hit: walk each bucket once. */
 	for (uint32_t b = 0; b < core->nbuckets; b++) {

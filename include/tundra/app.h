@@ -14,6 +14,13 @@
  * closed() is not called for connections still open when the stack is
  * destroyed: an app that keeps state per connection frees it with its own
  * registry at shutdown.
+ *
+ * A connection names its app by an index into its worker's table of apps
+ * (one byte where a pointer took eight), so a worker serves at most 256
+ * distinct struct tundra_app: keep one per kind of service, not one per
+ * connection, and keep it alive as long as the stack. Past 256,
+ * tundra_connect fails with -ENOSPC and SYNs for a listener with a new app
+ * are dropped (drop reason TCP_NO_MEMORY).
  */
 #ifndef TUNDRA_APP_H
 #define TUNDRA_APP_H

@@ -148,7 +148,8 @@ int tundra_worker_call(struct tundra *t, unsigned worker,
  * closed() with -ECONNREFUSED or -ETIMEDOUT if it never is). Must run on
  * that worker's thread: from one of its callbacks, or through
  * tundra_worker_call. 0, -EINVAL, -EADDRNOTAVAIL, -ENOMEM, -ENOBUFS (the
- * worker's share of max_conns is taken).
+ * worker's share of max_conns is taken), -ENOSPC (the worker serves 256
+ * other apps already: tundra/app.h).
  */
 int tundra_connect(struct tundra *t, unsigned worker, uint32_t raddr,
 		   uint16_t rport, const struct tundra_app *app, void *arg);

@@ -44,10 +44,10 @@ void tundra_conn_consume(struct tundra_conn *tc, size_t n)
 	 * only when the window at least doubled — it had closed, or nearly
 	 * (as Linux's tcp_cleanup_rbuf); otherwise the next ACK carries
 	 * it, and delayed ACKs stay delayed. */
-	after = tcp_rcv_window(c->core, c);
+	after = tcp_rcv_window(tcp_core(c), c);
 	if (after >= 2 * before && after > before && !(c->flags & TF_DEAD)) {
 		c->flags |= TF_ACK_NOW;
-		core_schedule(c->core, c);
+		core_schedule(tcp_core(c), c);
 	}
 }
 
@@ -77,12 +77,12 @@ size_t tundra_conn_write(struct tundra_conn *tc, const void *buf, size_t len)
 
 	if (!can_send(c) || !len)
 		return 0;
-	sb = tcp_sndbuf_get(c, c->core->sndbuf_cap);
+	sb = tcp_sndbuf_get(c, tcp_core(c)->sndbuf_cap);
 	if (!sb)
 		return 0;
 	n = bbuf_write(sb, buf, (uint32_t)MIN(len, UINT32_MAX));
 	if (n)
-		core_schedule(c->core, c);
+		core_schedule(tcp_core(c), c);
 	return n;
 }
 
@@ -92,7 +92,7 @@ size_t tundra_conn_write_space(const struct tundra_conn *tc)
 
 	if (!can_send(c))
 		return 0;
-	return tcp_snd(c)->mem ? bbuf_space(tcp_snd(c)) : c->core->sndbuf_cap;
+	return tcp_snd(c)->mem ? bbuf_space(tcp_snd(c)) : tcp_core(c)->sndbuf_cap;
 }
 
 void tundra_conn_set_nodelay(struct tundra_conn *tc, bool on)
@@ -101,7 +101,7 @@ void tundra_conn_set_nodelay(struct tundra_conn *tc, bool on)
 
 	if (on) {
 		c->flags |= TF_NODELAY;
-		core_schedule(c->core, c); /* held bytes may go now */
+		core_schedule(tcp_core(c), c); /* held bytes may go now */
 	} else {
 		c->flags &= ~TF_NODELAY;
 	}
@@ -139,7 +139,7 @@ void tundra_conn_set_keepalive(struct tundra_conn *tc, uint32_t idle_ms,
 			c->side->ka = NULL;
 			tcp_side_put(c);
 		}
-		theap_update(c->core, c);
+		theap_update(tcp_core(c), c);
 		return;
 	}
 	/* Without memory for its state keep-alive stays as it was. */
@@ -157,7 +157,7 @@ void tundra_conn_set_keepalive(struct tundra_conn *tc, uint32_t idle_ms,
 	tcp_ka(c)->idle_ms = idle_ms;
 	tcp_ka(c)->intvl_ms = intvl_ms ? intvl_ms : 1;
 	tcp_ka(c)->probes = probes;
-	tcp_keepalive_reset(c->core, c);
+	tcp_keepalive_reset(tcp_core(c), c);
 }
 
 void tundra_conn_close(struct tundra_conn *tc)
@@ -167,7 +167,7 @@ void tundra_conn_close(struct tundra_conn *tc)
 	if (c->flags & (TF_APP_CLOSED | TF_DEAD))
 		return;
 	c->flags |= TF_APP_CLOSED;
-	core_schedule(c->core, c);
+	core_schedule(tcp_core(c), c);
 }
 
 void tundra_conn_abort(struct tundra_conn *tc)
@@ -177,9 +177,9 @@ void tundra_conn_abort(struct tundra_conn *tc)
 	if (c->flags & TF_DEAD)
 		return;
 	c->flags |= TF_SEND_RST;
-	if (!tcp_output(c->core, c))
-		core_drop(c->core, DROP_TX_NO_DESC); /* the RST is lost */
-	core_conn_close(c->core, c, -ECONNABORTED);
+	if (!tcp_output(tcp_core(c), c))
+		core_drop(tcp_core(c), DROP_TX_NO_DESC); /* the RST is lost */
+	core_conn_close(tcp_core(c), c, -ECONNABORTED);
 }
 
 uint64_t *tundra_conn_app_data(struct tundra_conn *tc)
@@ -189,5 +189,5 @@ uint64_t *tundra_conn_app_data(struct tundra_conn *tc)
 
 unsigned tundra_conn_worker(const struct tundra_conn *tc)
 {
-	return CC(tc)->core->cfg.worker_id;
+	return tcp_core(CC(tc))->cfg.worker_id;
 }

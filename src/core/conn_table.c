@@ -1,7 +1,9 @@
 /*
  * conn_table.c — a shard's connection table: chained hash on the keyed
  * flow hash, doubled when the load passes one entry per bucket so lookups
- * stay O(1) as the table grows.
+ * stay O(1) as the table grows. A connection does not keep its hash (4
+ * bytes on every connection): a lookup compares the key itself, and
+ * removing one or growing the table computes the hash again.
  */
 #include <stdlib.h>
 
@@ -29,10 +31,17 @@ struct tcp_conn *ctab_lookup(struct core *core, uint64_t hash, uint32_t raddr,
 	struct tcp_conn *c = core->buckets[hash & (core->nbuckets - 1)];
 
 	for (; c; c = c->hnext)
-		if (c->hash == (uint32_t)hash && c->raddr == raddr &&
-		    c->rport == rport && c->lport == lport)
+		if (c->raddr == raddr && c->rport == rport && c->lport == lport)
 			return c;
 	return NULL;
+}
+
+/* Its flow hash, as the lookups compute it: IPv4 input takes only
+ * datagrams to our address, so that is every connection's local one. */
+static uint64_t conn_hash(const struct core *core, const struct tcp_conn *c)
+{
+	return flow_hash(core->cfg.flow_key, c->raddr, c->rport, core->cfg.addr,
+			 c->lport);
 }
 
 static void ctab_grow(struct core *core)
@@ -46,9 +55,11 @@ static void ctab_grow(struct core *core)
 	for (uint32_t i = 0; i < core->nbuckets; i++) {
 		struct tcp_conn *c = core->buckets[i], *next;
 		for (; c; c = next) {
+			uint64_t h = conn_hash(core, c);
+
 			next = c->hnext;
-			c->hnext = b[c->hash & (n - 1)];
-			b[c->hash & (n - 1)] = c;
+			c->hnext = b[h & (n - 1)];
+			b[h & (n - 1)] = c;
 		}
 	}
 	free(core->buckets);
@@ -56,13 +67,13 @@ static void ctab_grow(struct core *core)
 	core->nbuckets = n;
 }
 
-void ctab_insert(struct core *core, struct tcp_conn *c)
+void ctab_insert(struct core *core, struct tcp_conn *c, uint64_t hash)
 {
 	struct tcp_conn **head;
 
 	if (core->nconns >= core->nbuckets)
 		ctab_grow(core);
-	head = &core->buckets[c->hash & (core->nbuckets - 1)];
+	head = &core->buckets[hash & (core->nbuckets - 1)];
 	c->hnext = *head;
 	*head = c;
 	core->nconns++;
@@ -70,7 +81,8 @@ void ctab_insert(struct core *core, struct tcp_conn *c)
 
 void ctab_remove(struct core *core, struct tcp_conn *c)
 {
-	struct tcp_conn **p = &core->buckets[c->hash & (core->nbuckets - 1)];
+	struct tcp_conn **p =
+		&core->buckets[conn_hash(core, c) & (core->nbuckets - 1)];
 
 	for (; *p; p = &(*p)->hnext) {
 		if (*p == c) {

@@ -4,6 +4,7 @@
  * return of transmit descriptors. See core.h.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,6 @@
 #define CORE_INIT_TIMERS 1024
 #define TCP_DEFAULT_MSS 536 /* RFC 9293 §3.7.1, when the peer sends none */
 #define TCP_MIN_MSS 64      /* floor against absurdly small announced MSS */
-#define TCP_INIT_RTO_NS 1000000000ull /* RFC 6298 (2.1): one second */
 
 static uint32_t pow2_at_least(uint32_t v, uint32_t min)
 {
@@ -45,6 +45,49 @@ uint64_t flow_hash(const uint8_t key[16], uint32_t raddr, uint16_t rport,
 	return h;
 }
 
+struct core *core_slots[CORE_SLOTS];
+static pthread_mutex_t core_slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t core_slots_next; /* where the search for a free one starts */
+
+static bool core_slot_take(struct core *core)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&core_slots_lock);
+	for (uint32_t i = 0; i < CORE_SLOTS; i++) {
+		uint32_t s = (core_slots_next + i) % CORE_SLOTS;
+
+		if (!core_slots[s]) {
+			core_slots[s] = core;
+			core->idx = (uint16_t)s;
+			core_slots_next = s + 1;
+			ok = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&core_slots_lock);
+	return ok;
+}
+
+static void core_slot_put(struct core *core)
+{
+	pthread_mutex_lock(&core_slots_lock);
+	if (core_slots[core->idx] == core)
+		core_slots[core->idx] = NULL;
+	pthread_mutex_unlock(&core_slots_lock);
+}
+
+int core_app_idx(struct core *core, const struct tundra_app *app)
+{
+	for (uint32_t i = 0; i < core->napps; i++)
+		if (core->apps[i] == app)
+			return (int)i;
+	if (core->napps == CORE_APPS)
+		return -1;
+	core->apps[core->napps] = app;
+	return (int)core->napps++;
+}
+
 struct core *core_create(const struct core_config *cfg,
 			 const struct core_env *env)
 {
@@ -52,6 +95,10 @@ struct core *core_create(const struct core_config *cfg,
 
 	if (!core)
 		return NULL;
+	if (!core_slot_take(core)) {
+		free(core);
+		return NULL;
+	}
 	core->cfg = *cfg;
 	core->env = *env;
 	core->sndbuf_cap = pow2_at_least(cfg->sndbuf, 4096);
@@ -74,6 +121,7 @@ struct core *core_create(const struct core_config *cfg,
 		ctab_free(core);
 		theap_free(core);
 		free(core->synq);
+		core_slot_put(core);
 		free(core);
 		return NULL;
 	}
@@ -126,6 +174,7 @@ void core_destroy(struct core *core)
 	ctab_free(core);
 	theap_free(core);
 	free(core->synq);
+	core_slot_put(core);
 	free(core);
 }
 
@@ -261,8 +310,6 @@ void tcp_syn_options(struct core *core, struct tcp_conn *c,
 		c->ts_recent = o->tsval;
 		c->ts_recent_s = tcp_now_s(core);
 	}
-	/* NOP NOP TS on every later segment (RFC 7323 appendix A). */
-	c->opt_len = c->flags & TF_TS ? 12 : 0;
 	tcp_cc_init(core, c); /* the initial window needs the MSS */
 }
 
@@ -276,7 +323,6 @@ void core_conn_set_iss(struct tcp_conn *c, uint32_t iss)
 	c->iss = iss;
 	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
 	c->snd_buf_seq = c->iss + 1;
-	c->snd_wl2 = c->iss;
 	/* Sequence numbers are only compared near each other: every one
 	 * the connection keeps starts at ISS, never at 0 (snd_sml starts
 	 * at SND.UNA with struct tcp_io). */
@@ -301,8 +347,7 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 
 	if (!c)
 		return NULL;
-	c->core = core;
-	c->hash = (uint32_t)hash;
+	c->core_idx = core->idx;
 	c->raddr = raddr;
 	c->rport = rport;
 	c->lport = lport;
@@ -312,8 +357,6 @@ static struct tcp_conn *conn_alloc(struct core *core, uint64_t hash,
 	c->ts_offset = (uint32_t)(hash >> 17);
 	core_conn_set_iss(c,
 			  core_iss(core, raddr, rport, core->cfg.addr, lport));
-	c->rto_us = tcp_us_of(MIN(MAX(TCP_INIT_RTO_NS, core->cfg.rto_min_ns),
-				  core->cfg.rto_max_ns));
 	c->cc_algo = (uint8_t)(core->cfg.cc_algo < TCP_CC__COUNT
 				       ? core->cfg.cc_algo
 				       : TCP_CC_CUBIC);
@@ -346,7 +389,7 @@ struct tcp_conn *core_conn_new(struct core *core, const struct tcp_seg *seg,
 	c->snd_wl1 = seg->seq;
 	tcp_syn_options(core, c, seg);
 	tcp_set_first_window(core, c);
-	ctab_insert(core, c);
+	ctab_insert(core, c, hash);
 	return c;
 }
 
@@ -362,6 +405,7 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	struct tcp_conn *c;
 	uint64_t h = 0;
 	uint16_t port = 0;
+	int ai;
 
 	core->now = now;
 	/* The same bound as for passive opens: nothing grows the table past
@@ -369,6 +413,9 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	 * allocate a socket). */
 	if (!core_conn_room(core))
 		return -ENOBUFS;
+	ai = core_app_idx(core, app);
+	if (ai < 0)
+		return -ENOSPC;
 	/* DESIGN.md: pick a port whose 4-tuple hashes back to this worker,
 	 * so the peer's replies reach the state. A keyed start point makes
 	 * the choice unpredictable (RFC 6056 §3.3.4 in spirit); about one
@@ -400,9 +447,9 @@ int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 	/* We offer every option; the SYN-ACK decides (tcp_syn_options). */
 	c->rcv_wscale = core->rcv_wscale;
 	c->snd_mss = TCP_DEFAULT_MSS;
-	c->app = app;
+	c->app_idx = (uint8_t)ai;
 	c->app_data = (uintptr_t)arg;
-	ctab_insert(core, c);
+	ctab_insert(core, c, h);
 	core_schedule(core, c); /* the SYN goes out at the flush */
 	if (out)
 		*out = c;
@@ -427,8 +474,9 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 	}
 	if (c->flags & TF_APP) {
 		c->flags &= ~TF_APP;
-		if (c->app->closed)
-			c->app->closed((struct tundra_conn *)c, err);
+		if (core->apps[c->app_idx]->closed)
+			core->apps[c->app_idx]->closed((struct tundra_conn *)c,
+						       err);
 	}
 	/* On a list, or pointed to by descriptors: freed when the last
 	 * of those lets go (core_flush, core_tx_done). */
@@ -517,13 +565,15 @@ void core_flush(struct core *core, uint64_t now)
 		 * callback cannot free it under us. */
 		if ((c->flags & TF_READABLE) && (c->flags & TF_APP)) {
 			c->flags &= ~TF_READABLE;
-			if (c->app->readable)
-				c->app->readable((struct tundra_conn *)c);
+			if (core->apps[c->app_idx]->readable)
+				core->apps[c->app_idx]->readable(
+					(struct tundra_conn *)c);
 		}
 		if ((c->flags & TF_WRITABLE) && (c->flags & TF_APP)) {
 			c->flags &= ~TF_WRITABLE;
-			if (c->app->writable)
-				c->app->writable((struct tundra_conn *)c);
+			if (core->apps[c->app_idx]->writable)
+				core->apps[c->app_idx]->writable(
+					(struct tundra_conn *)c);
 		}
 		if (c->flags & TF_DEAD) {
 			unlist(c);

@@ -144,8 +144,9 @@ void core_destroy(struct core *core);
  * ephemeral port whose 4-tuple hashes to this core's worker, so the
  * replies come here. app->accepted runs when it is established,
  * app->closed(-ECONNREFUSED / -ETIMEDOUT) if it never is. The SYN goes
- * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM, or -ENOBUFS
- * when the table already holds max_conns connections.
+ * out at the next core_flush. 0 or -EADDRNOTAVAIL / -ENOMEM, -ENOBUFS
+ * when the table already holds max_conns connections, -ENOSPC when the
+ * core's app table holds CORE_APPS other apps.
  */
 int core_connect(struct core *core, uint32_t raddr, uint16_t rport,
 		 const struct tundra_app *app, void *arg, uint64_t now,

@@ -15,6 +15,8 @@ struct theap_ent {
 	struct tcp_conn *c;
 };
 
+#define CORE_APPS 256 /* distinct apps per core: tcp_conn.app_idx */
+
 struct core {
 	struct core_config cfg;
 	struct core_env env;
@@ -61,19 +63,47 @@ struct core {
 	uint32_t chack_left;     /* challenge ACKs still allowed in it */
 	bool chack_armed;        /* chack_sec is valid */
 	uint64_t ooo_bytes;      /* out-of-order bytes held, all conns */
+
+	/* Its slot in core_slots (tcp_core), and the apps of its
+	 * connections by tcp_conn.app_idx (core_app_idx, tcp_app). */
+	uint16_t idx;
+	uint32_t napps;
+	const struct tundra_app *apps[CORE_APPS];
 };
+
+/* Every core has a slot here while it exists (core_create, core_destroy):
+ * a connection names its core by the slot's index. Written only under
+ * a lock when a core comes or goes; a worker reads its own core's slot,
+ * written before the worker started. */
+#define CORE_SLOTS 65536
+extern struct core *core_slots[CORE_SLOTS];
+
+static inline struct core *tcp_core(const struct tcp_conn *c)
+{
+	return core_slots[c->core_idx];
+}
+
+/* The index of app in the core's table, added if new; -1 when the
+ * table already holds CORE_APPS others. */
+int core_app_idx(struct core *core, const struct tundra_app *app);
+
+static inline const struct tundra_app *tcp_app(const struct tcp_conn *c)
+{
+	return tcp_core(c)->apps[c->app_idx];
+}
 
 /* conn_table.c */
 int ctab_init(struct core *core, uint32_t nbuckets);
 void ctab_free(struct core *core);
 struct tcp_conn *ctab_lookup(struct core *core, uint64_t hash, uint32_t raddr,
 			     uint16_t rport, uint16_t lport);
-void ctab_insert(struct core *core, struct tcp_conn *c);
+/* hash: flow_hash() of the connection's key, as for ctab_lookup. */
+void ctab_insert(struct core *core, struct tcp_conn *c, uint64_t hash);
 void ctab_remove(struct core *core, struct tcp_conn *c);
 
 /* timer_heap.c: the connection's key becomes the earliest of its armed
- * deadlines (rto_at, tw_at, dack_at, the keep-alive's, pto_at); the heap
- * follows. */
+ * deadlines (rto_at, which in TIME-WAIT is its end; dack_at, the
+ * keep-alive's, pto_at); the heap follows. */
 int theap_init(struct core *core, uint32_t cap);
 void theap_free(struct core *core);
 void theap_update(struct core *core, struct tcp_conn *c);
@@ -183,15 +213,22 @@ static inline uint64_t tcp_srtt_ns(const struct tcp_conn *c)
 	return (uint64_t)c->srtt_us * 1000;
 }
 
+/* RFC 6298: (2.1) one second before the first measurement, then (2.3)
+ * SRTT + max(G, K*RTTVAR), with the clock granularity G taken as 1 ms;
+ * (2.4) the lower and (2.5) the upper bound; doubled (5.5) for each
+ * back-off (tcp_backoff), at most the upper bound. Computed, not kept:
+ * every connection would pay 4 bytes for what a few adds give. */
+#define TCP_INIT_RTO_NS 1000000000ull
 static inline uint64_t tcp_rto_ns(const struct tcp_conn *c)
 {
-	return (uint64_t)c->rto_us * 1000;
-}
+	const struct core *core = tcp_core(c);
+	uint64_t rto = TCP_INIT_RTO_NS;
 
-/* An RTO in ns as the control block keeps it (us, 32 bits). */
-static inline uint32_t tcp_us_of(uint64_t ns)
-{
-	return ns / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ns / 1000);
+	if (c->flags & TF_HAVE_RTT)
+		rto = ((uint64_t)c->srtt_us + MAX(1000ull, 4ull * c->rttvar_us)) *
+		      1000;
+	rto = MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns);
+	return MIN(rto << tcp_backoff(c), core->cfg.rto_max_ns);
 }
 
 /* tcp_timer.c */

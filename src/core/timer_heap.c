@@ -84,7 +84,6 @@ void theap_update(struct core *core, struct tcp_conn *c)
 
 	const uint64_t now = core->now;
 	const uint64_t t[] = { tcp_dl_ns(c->rto_at, now),
-			       tcp_dl_ns(c->tw_at, now),
 			       tcp_dl_ns(c->dack_at, now), tcp_ka_at(c),
 			       tcp_dl_ns(c->pto_at, now) };
 

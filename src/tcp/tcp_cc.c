@@ -20,7 +20,7 @@
 
 uint32_t tcp_smss(const struct tcp_conn *c)
 {
-	uint32_t m = (uint32_t)(c->snd_mss - c->opt_len);
+	uint32_t m = (uint32_t)(c->snd_mss - tcp_opt_len(c));
 
 	return m ? m : 1;
 }

@@ -67,9 +67,13 @@ const char *tcp_state_name(enum tcp_state s);
 #define TF_ACTIVE 0x80000     /* opened by us (connect) */
 #define TF_KEEPALIVE 0x100000 /* keep-alive probes on */
 #define TF_SYNQ 0x200000      /* counted in its listener's SYN queue */
+#define TF_DSACK 0x400000     /* report side->dsack_* (RFC 2883) */
 /* Bits 24-27: quick ACKs left (tcp_quick_arm). */
 #define TF_QUICK_SHIFT 24
 #define TF_QUICK_MASK (0xfu << TF_QUICK_SHIFT)
+/* Bits 28-31: the RTO's back-offs (RFC 6298 (5.5), tcp_rto_ns). */
+#define TF_BACKOFF_SHIFT 28
+#define TF_BACKOFF_MASK (0xfu << TF_BACKOFF_SHIFT)
 
 /* Out-of-order data held in the receive buffer past RCV.NXT: at most
  * TCP_OOO_MAX disjoint ranges, which are also the SACK blocks we send
@@ -123,37 +127,42 @@ struct tcp_sb {
 
 /* The control block. Every connection has one, idle or not, so it is kept
  * small (bench/hold.sh measures it; tests/unit/test_conn_mem.c bounds
- * it, at 224 bytes, a jemalloc size class): fields are grouped by size so
+ * it, at 192 bytes, a jemalloc size class): fields are grouped by size so
  * there are no holes, times that only need 32 bits have them (durations
  * in microseconds; a timestamp only ever subtracted from the clock,
- * wrapping), and what only an active connection needs is behind two
- * pointers, allocated while it is needed: the buffers and what is in
- * flight (struct tcp_io), and loss recovery, keep-alive and out-of-order
- * state (struct tcp_side). */
+ * wrapping), what can be computed is (the RTO, the option length), the
+ * core and the app are named by small indices, not pointers, and what
+ * only an active connection needs is behind two pointers, allocated while
+ * it is needed: the buffers and what is in flight (struct tcp_io), and
+ * loss recovery, keep-alive and out-of-order state (struct tcp_side). */
 struct tcp_undo;
 struct tcp_side;
 struct tcp_io;
 
 struct tcp_conn {
 	/* Lookup: hash chain, key (host order). The local address is the
-	 * core's (cfg.addr). hash is the low half of the flow hash: the
-	 * bucket index and a cheap first compare. */
+	 * core's (cfg.addr). */
 	struct tcp_conn *hnext;
-	uint32_t hash;
 	uint32_t raddr;
 	uint16_t rport, lport;
 
-	uint8_t state;
+	uint8_t state : 4;   /* enum tcp_state */
+	uint8_t cc_algo : 2; /* enum tcp_cc_algo */
 	/* Window shifts, at most 14 (RFC 7323 §2.3): a nibble each. */
 	uint8_t snd_wscale : 4; /* peer's shift: applied to SEG.WND */
 	uint8_t rcv_wscale : 4; /* our shift */
 	uint16_t snd_mss;	/* the peer's MSS (payload + options we add) */
 	uint32_t flags;
-	uint8_t opt_len; /* option bytes on our non-SYN segments (<= 40) */
+	/* The app (its callbacks) and the core that owns the connection, by
+	 * index (tcp_app(), tcp_core()): 3 bytes where two pointers took
+	 * 16. */
+	uint8_t app_idx;
 	uint8_t retries;
 	/* Loss recovery (tcp_sack.c), here where they fill the word. */
 	uint8_t dupacks;
 	uint8_t reordering; /* DupThresh, raised when reordering is seen */
+	uint16_t core_idx;
+	uint16_t rec; /* REC_* */
 
 	/* Send sequence space (RFC 9293 §3.3.1). */
 	uint32_t iss;
@@ -162,7 +171,6 @@ struct tcp_conn {
 	uint32_t snd_max; /* highest sequence sent: snd_nxt rewinds on RTO */
 	uint32_t snd_wnd; /* scaled */
 	uint32_t snd_wl1;
-	uint32_t snd_wl2;
 	uint32_t snd_buf_seq; /* sequence number of sndbuf's first byte */
 
 	/* Receive sequence space. */
@@ -177,21 +185,17 @@ struct tcp_conn {
 	uint32_t ts_recent_s; /* clock in seconds when ts_recent was set:
 				 the 24-day rule of §5.5 needs no more */
 
-	/* RTT and retransmission (RFC 6298), in microseconds: an RTO is at
-	 * most rto_max (minutes), far below the 71 minutes 32 bits hold. */
+	/* RTT (RFC 6298), in microseconds; the RTO is computed from them
+	 * and the back-off count (tcp_rto_ns). */
 	uint32_t srtt_us; /* valid with TF_HAVE_RTT; the timed segment
 			     is in struct tcp_io */
 	uint32_t rttvar_us;
-	uint32_t rto_us;
 	/* Last data sent (tcp_now_ms, 0: none since the last restart), for
 	 * the restart after idle (RFC 5681 §4.1): an idle period is
 	 * measured modulo 49 days. */
 	uint32_t last_tx_ms;
 	int32_t heap_idx; /* -1 when not in the heap */
 
-	uint16_t rec;       /* REC_* */
-	bool dsack;         /* report side->dsack_* (RFC 2883) */
-	uint8_t cc_algo;    /* enum tcp_cc_algo */
 	/* Wraps of SND.UNA - ISS and RCV.NXT - IRS: with them the byte
 	 * counters come from the sequence numbers (tcp_bytes_acked(),
 	 * tcp_bytes_received()), good for 2^48 bytes each way. */
@@ -201,8 +205,7 @@ struct tcp_conn {
 	 * 2^32); 0: not armed. Set them with tcp_dl(), read them with
 	 * tcp_dl_ns() / tcp_dl_due(). The earliest is the connection's key
 	 * in the timer heap (timer_heap.c). */
-	uint32_t rto_at;
-	uint32_t tw_at;   /* TIME-WAIT expiry */
+	uint32_t rto_at;  /* in TIME-WAIT: its end (nothing is in flight) */
 	uint32_t dack_at; /* delayed ACK due */
 	uint32_t pto_at;  /* tail loss probe due (RFC 8985 §7); 0: not */
 
@@ -224,14 +227,11 @@ struct tcp_conn {
 
 	struct tcp_conn *flush_next;
 
-	const struct tundra_app *app;
 	/* The app's word (tundra_conn_app_data). Until the handshake
 	 * completes it holds the argument for accepted() (the listener's,
 	 * or tundra_connect's), which is needed only then: it costs no
 	 * field of its own. Zeroed just before accepted() is called. */
 	uint64_t app_data;
-
-	struct core *core;
 };
 
 /*
@@ -263,6 +263,13 @@ struct tcp_io {
 	 * "none outstanding", whenever the structure is allocated. */
 	uint32_t snd_sml;
 };
+
+/* Option bytes on our non-SYN segments: NOP NOP TS with timestamps (RFC
+ * 7323 appendix A), none without. */
+static inline uint32_t tcp_opt_len(const struct tcp_conn *c)
+{
+	return c->flags & TF_TS ? 12 : 0;
+}
 
 static inline const struct bbuf *tcp_snd(const struct tcp_conn *c)
 {
@@ -415,7 +422,7 @@ struct tcp_side {
 	struct tcp_ka *ka;     /* with TF_KEEPALIVE */
 	struct tcp_sb *sb;     /* while the peer reports holes */
 	struct tcp_ooo *ooo;   /* while we hold out-of-order data */
-	uint32_t dsack_start, dsack_end; /* with tcp_conn.dsack */
+	uint32_t dsack_start, dsack_end; /* with TF_DSACK */
 	/* With REC_RECOVERY (tcp_sack.c): set when recovery begins. */
 	uint32_t high_rxt;    /* RFC 6675 HighRxt */
 	uint32_t rxt_mark;    /* SND.MAX when this pass of retransmissions
@@ -461,6 +468,19 @@ static inline void tcp_quick_set(struct tcp_conn *c, unsigned n)
 	c->flags = (c->flags & ~TF_QUICK_MASK) | ((n > 15 ? 15 : n) << TF_QUICK_SHIFT);
 }
 
+/* Doublings of the RTO since the last measurement: at most 15, far past
+ * any rto_max (200 ms << 15 is 109 minutes). */
+static inline unsigned tcp_backoff(const struct tcp_conn *c)
+{
+	return (c->flags & TF_BACKOFF_MASK) >> TF_BACKOFF_SHIFT;
+}
+
+static inline void tcp_backoff_set(struct tcp_conn *c, unsigned n)
+{
+	c->flags = (c->flags & ~TF_BACKOFF_MASK) |
+		   ((n > 15 ? 15u : n) << TF_BACKOFF_SHIFT);
+}
+
 static inline struct tcp_undo *tcp_undo(const struct tcp_conn *c)
 {
 	return c->side ? c->side->undo : NULL;
@@ -481,7 +501,7 @@ static inline void tcp_side_put(struct tcp_conn *c)
 {
 	struct tcp_side *x = c->side;
 
-	if (x && !x->undo && !x->ka && !x->sb && !x->ooo && !c->dsack &&
+	if (x && !x->undo && !x->ka && !x->sb && !x->ooo && !(c->flags & TF_DSACK) &&
 	    !(c->rec & REC_SIDE)) {
 		free(x);
 		c->side = NULL;

@@ -23,10 +23,18 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 			 const struct core_listener *l)
 {
 	struct tcp_conn *c;
+	int app;
 
 	/* First, check for a RST: ignore it. */
 	if (seg->flags & TCP_RST) {
 		core_drop(core, DROP_TCP_LISTEN_BAD);
+		return;
+	}
+	/* The listener's app by its index in this core's table, for the
+	 * connection this segment may make. */
+	app = core_app_idx(core, l->app);
+	if (app < 0) {
+		core_drop(core, DROP_TCP_NO_MEMORY);
 		return;
 	}
 	/* Second, an ACK is bad: <SEQ=SEG.ACK><CTL=RST> — unless it brings
@@ -39,7 +47,7 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 
 			c = tcp_syncookie_check(core, seg, hash, &valid);
 			if (c) {
-				c->app = l->app;
+				c->app_idx = (uint8_t)app;
 				c->app_data = (uintptr_t)l->arg;
 				conn_input(core, c, seg);
 				return;
@@ -95,7 +103,7 @@ static void listen_input(struct core *core, struct tcp_seg *seg, uint64_t hash,
 		core_drop(core, DROP_TCP_NO_MEMORY);
 		return;
 	}
-	c->app = l->app;
+	c->app_idx = (uint8_t)app;
 	c->app_data = (uintptr_t)l->arg;
 	if (core->synq) {
 		c->flags |= TF_SYNQ;
@@ -122,8 +130,8 @@ static bool tcp_established(struct core *core, struct tcp_conn *c)
 	if (c->flags & TF_KEEPALIVE)
 		tcp_keepalive_reset(core, c);
 	c->app_data = 0; /* the app's from here on */
-	if (c->app->accepted &&
-	    c->app->accepted((struct tundra_conn *)c, arg) < 0) {
+	if (tcp_app(c)->accepted &&
+	    tcp_app(c)->accepted((struct tundra_conn *)c, arg) < 0) {
 		tundra_conn_abort((struct tundra_conn *)c);
 		return false;
 	}
@@ -133,14 +141,15 @@ static bool tcp_established(struct core *core, struct tcp_conn *c)
 static void enter_time_wait(struct core *core, struct tcp_conn *c)
 {
 	tcp_set_state(c, TCPS_TIME_WAIT);
-	c->rto_at = 0;
 	if (c->side) { /* no keep-alive in TIME-WAIT */
 		free(c->side->ka);
 		c->side->ka = NULL;
 		tcp_side_put(c);
 	}
 	c->flags &= ~TF_KEEPALIVE;
-	c->tw_at = tcp_dl(core->now + core->cfg.time_wait_ns);
+	/* Everything we sent is acknowledged, so the retransmission
+	 * timer's deadline is free: it times TIME-WAIT instead. */
+	c->rto_at = tcp_dl(core->now + core->cfg.time_wait_ns);
 	theap_update(core, c);
 }
 
@@ -169,6 +178,7 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		      const struct tcp_seg *seg)
 {
 	uint32_t ack = seg->ack;
+	uint32_t una = c->snd_una; /* before this ACK */
 
 	/* "If the ACK acks something not yet sent (SEG.ACK > SND.NXT),
 	 * then send an ACK, drop the segment". SND.NXT here is the highest
@@ -259,14 +269,19 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 	if (c->snd_una == c->snd_max)
 		c->retries = 0;
 	/* Window update (§3.10.7.4 fifth): only from a segment no older
-	 * than the one that last set it. */
+	 * than the one that last set it. The RFC's SND.WL2 =< SEG.ACK for
+	 * equal sequence numbers is SND.UNA =< SEG.ACK here, with no WL2 to
+	 * keep: WL2 is the ACK of the last update, which SND.UNA has since
+	 * reached, so WL2 =< SND.UNA always, and the section updates the
+	 * window only if SND.UNA =< SEG.ACK anyway. The test differs only
+	 * for an older ACK (WL2 =< SEG.ACK < SND.UNA): its window is
+	 * stale, and it is not taken. */
 	if (seq_lt(c->snd_wl1, seg->seq) ||
-	    (c->snd_wl1 == seg->seq && seq_leq(c->snd_wl2, ack))) {
+	    (c->snd_wl1 == seg->seq && seq_leq(una, ack))) {
 		uint32_t old = c->snd_wnd;
 
 		c->snd_wnd = (uint32_t)seg->wnd << c->snd_wscale;
 		c->snd_wl1 = seg->seq;
-		c->snd_wl2 = ack;
 		if (c->snd_wnd > old)
 			core_schedule(core, c);
 	}
@@ -290,12 +305,12 @@ static void dsack_note(struct tcp_conn *c, uint32_t start, uint32_t end)
 {
 	struct tcp_side *x;
 
-	if (!(c->flags & TF_SACK) || c->dsack)
+	if (!(c->flags & TF_SACK) || (c->flags & TF_DSACK))
 		return;
 	x = tcp_side_get(c);
 	if (!x)
 		return;
-	c->dsack = true;
+	c->flags |= TF_DSACK;
 	x->dsack_start = start;
 	x->dsack_end = end;
 }
@@ -439,7 +454,6 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 	tcp_set_first_window(core, c);
 	c->snd_wnd = seg->wnd; /* never scaled in a SYN (RFC 7323 §2.2) */
 	c->snd_wl1 = seg->seq;
-	c->snd_wl2 = seg->ack;
 	c->retries = 0;
 	if (ack_ok) {
 		/* Our SYN is acknowledged: ESTABLISHED, ACK the SYN. */
@@ -481,7 +495,7 @@ static bool disordered_ack(const struct tcp_conn *c, const struct tcp_seg *seg)
 	       !(seg->flags & (TCP_SYN | TCP_FIN)) && seg->seq == c->rcv_nxt &&
 	       seg->ack == c->snd_una &&
 	       ((uint32_t)seg->wnd << c->snd_wscale) == c->snd_wnd &&
-	       c->ts_recent - seg->opts.tsval <= c->rto_us / 1000;
+	       c->ts_recent - seg->opts.tsval <= tcp_rto_ns(c) / 1000000;
 }
 
 /* RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
@@ -671,7 +685,6 @@ static void conn_input(struct core *core, struct tcp_conn *c,
 		}
 		c->snd_wnd = (uint32_t)seg->wnd << c->snd_wscale;
 		c->snd_wl1 = seg->seq;
-		c->snd_wl2 = seg->ack;
 		if (!tcp_established(core, c))
 			return;
 	}

@@ -21,7 +21,7 @@ static const uint32_t io_keep = CORE_IO_CACHE;
 
 struct tcp_io *tcp_io_get(struct tcp_conn *c)
 {
-	struct core *core = c->core;
+	struct core *core = tcp_core(c);
 
 	if (c->io)
 		return c->io;
@@ -40,7 +40,7 @@ struct tcp_io *tcp_io_get(struct tcp_conn *c)
 
 void tcp_io_put(struct tcp_conn *c)
 {
-	struct core *core = c->core;
+	struct core *core = tcp_core(c);
 	struct tcp_io *io = c->io;
 
 	if (io && !io->snd.mem && !io->rcv.mem && !io->tx_inflight &&

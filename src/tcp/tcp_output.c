@@ -305,6 +305,8 @@ void tcp_sndbuf_release(struct core *core, struct tcp_conn *c)
 
 void tcp_rearm_rto(struct core *core, struct tcp_conn *c)
 {
+	if (c->state == TCPS_TIME_WAIT)
+		return; /* rto_at times TIME-WAIT, nothing is in flight */
 	if (c->snd_una == c->snd_max) {
 		c->rto_at = 0;
 	} else {
@@ -358,12 +360,12 @@ static bool send_one_ack(struct core *core, struct tcp_conn *c, uint32_t seq,
 	if (!o)
 		return false;
 	spec_for(core, c, &s, seq, TCP_ACK);
-	if ((c->flags & TF_SACK) && c->dsack) {
+	if ((c->flags & TF_SACK) && (c->flags & TF_DSACK)) {
 		/* RFC 2883 §4: the D-SACK block first, once. */
 		blocks[0][0] = c->side->dsack_start;
 		blocks[0][1] = c->side->dsack_end;
 		n = 1;
-		c->dsack = false;
+		c->flags &= ~TF_DSACK;
 		tcp_side_put(c);
 	}
 	if ((c->flags & TF_SACK) && tcp_ooo(c)) {
@@ -596,7 +598,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 	 * again from (at most) the initial window. */
 	if (c->snd_una == c->snd_max && c->last_tx_ms &&
 	    (int32_t)(tcp_now_ms(core) - c->last_tx_ms) >
-		    (int32_t)(c->rto_us / 1000) &&
+		    (int32_t)(tcp_rto_ns(c) / 1000000) &&
 	    c->snd_nxt - c->snd_buf_seq < tcp_snd(c)->len) {
 		tcp_cc_restart(core, c);
 		c->last_tx_ms = 0;
@@ -720,7 +722,7 @@ bool tcp_output(struct core *core, struct tcp_conn *c)
 		/* RFC 9293 §3.8.6.3: ACK at least every second full-sized
 		 * segment; otherwise wait up to the delayed-ACK time for
 		 * data to carry it. */
-		if (tcp_rcv_unacked(c) >= 2u * (core->mss - c->opt_len) ||
+		if (tcp_rcv_unacked(c) >= 2u * (core->mss - tcp_opt_len(c)) ||
 		    !core->cfg.delack_ns) {
 			c->flags |= TF_ACK_NOW;
 		} else if (tcp_quick_left(c)) {

@@ -134,7 +134,7 @@ bool tcp_reass_advance(struct tcp_conn *c)
 		memmove(&o->blk[0], &o->blk[1], (o->n - 1) * sizeof(o->blk[0]));
 		o->n--;
 	}
-	ooo_account(c->core, o);
+	ooo_account(tcp_core(c), o);
 	fin = o->has_fin && o->fin_seq == c->rcv_nxt;
 	/* In-order bytes went past a held FIN: the peer contradicted
 	 * itself, and the bytes won (they are in the stream now); that FIN
@@ -154,7 +154,7 @@ void tcp_reass_free(struct tcp_conn *c)
 	struct tcp_ooo *o = tcp_ooo(c);
 
 	if (o) {
-		struct core *core = c->core;
+		struct core *core = tcp_core(c);
 
 		core->ooo_bytes -= o->bytes;
 		__atomic_store_n(&core->stats.reass_bytes, core->ooo_bytes,

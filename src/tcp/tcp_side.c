@@ -10,7 +10,7 @@
 
 struct tcp_side *tcp_side_get(struct tcp_conn *c)
 {
-	struct core *core = c->core;
+	struct core *core = tcp_core(c);
 
 	if (c->side)
 		return c->side;

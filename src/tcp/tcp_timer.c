@@ -38,17 +38,13 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
 	tcp_rto_reset(core, c);
 }
 
-/* RTO = SRTT + max(G, K*RTTVAR), with the clock granularity G taken as
- * 1 ms; then (2.4) the lower and (2.5) the upper bound. Also what undoes
- * a timeout's back-off (5.5) once an ACK of new data brings a valid
+/* The RTO follows SRTT and RTTVAR again (tcp_rto_ns): what undoes a
+ * timeout's back-off (5.5) once an ACK of new data brings a valid
  * measurement, even one too coarse to move SRTT (5.7). */
 void tcp_rto_reset(struct core *core, struct tcp_conn *c)
 {
-	uint64_t rto = ((uint64_t)c->srtt_us + MAX(1000ull, 4ull * c->rttvar_us)) *
-		       1000;
-
-	c->rto_us = tcp_us_of(
-		MIN(MAX(rto, core->cfg.rto_min_ns), core->cfg.rto_max_ns));
+	(void)core;
+	tcp_backoff_set(c, 0);
 }
 
 void tcp_keepalive_reset(struct core *core, struct tcp_conn *c)
@@ -100,7 +96,8 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 		return true;
 	}
 	/* (5.5) back off, (5.6) restart; Karn: the timed segment is void. */
-	c->rto_us = tcp_us_of(MIN(tcp_rto_ns(c) * 2, core->cfg.rto_max_ns));
+	if (tcp_rto_ns(c) < core->cfg.rto_max_ns)
+		tcp_backoff_set(c, tcp_backoff(c) + 1);
 	c->flags &= ~TF_RTT_TIMING;
 	tcp_io_put(c);
 	if (c->snd_una == c->snd_max) {
@@ -124,9 +121,11 @@ static bool rto_fire(struct core *core, struct tcp_conn *c)
 void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 {
 	uint64_t now = core->now;
+	/* In TIME-WAIT rto_at is its end, not a retransmission. */
+	bool tw = c->state == TCPS_TIME_WAIT;
 
-	if (tcp_dl_due(c->tw_at, now)) {
-		c->tw_at = 0;
+	if (tw && tcp_dl_due(c->rto_at, now)) {
+		c->rto_at = 0;
 		core_conn_close(core, c, 0);
 		return;
 	}
@@ -142,7 +141,7 @@ void tcp_timer_fire(struct core *core, struct tcp_conn *c)
 		return;
 	if (tcp_dl_due(c->pto_at, now))
 		tcp_tlp_fire(core, c);
-	if (tcp_dl_due(c->rto_at, now) && rto_fire(core, c))
+	if (!tw && tcp_dl_due(c->rto_at, now) && rto_fire(core, c))
 		return;
 	theap_update(core, c);
 }

@@ -406,14 +406,13 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	uint32_t rcap = rb->mem ? bbuf_cap(rb) : core->rcvbuf_cap;
 	uint64_t at = 0;
 	const uint64_t t[] = { tcp_dl_ns(c->rto_at, core->now),
-			       tcp_dl_ns(c->tw_at, core->now),
 			       tcp_dl_ns(c->dack_at, core->now), tcp_ka_at(c),
 			       tcp_dl_ns(c->pto_at, core->now) };
 
 	FUZZ_CHECK(c->state >= TCPS_SYN_SENT && c->state < TCPS__COUNT,
 		   "state %u in the table", c->state);
 	FUZZ_CHECK(!(c->flags & TF_DEAD), "dead connection in the table");
-	FUZZ_CHECK(c->core == core, "core pointer");
+	FUZZ_CHECK(tcp_core(c) == core, "core pointer");
 	FUZZ_CHECK(tcp_tx_inflight(c) == held_refs(c),
 		   "tx_inflight %u but %u descriptors point into it",
 		   tcp_tx_inflight(c), held_refs(c));
@@ -534,8 +533,11 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 			   (unsigned long long)theap_at(core, c),
 			   (unsigned long long)at);
 	}
-	FUZZ_CHECK((c->tw_at != 0) == (c->state == TCPS_TIME_WAIT),
-		   "%s with tw_at %u", st, c->tw_at);
+	/* In TIME-WAIT the retransmission deadline times its end. */
+	if (c->state == TCPS_TIME_WAIT)
+		FUZZ_CHECK(c->rto_at && c->snd_una == c->snd_max,
+			   "%s: rto_at %u, snd_una %u snd_max %u", st,
+			   c->rto_at, c->snd_una, c->snd_max);
 	if (c->snd_una != c->snd_max)
 		FUZZ_CHECK(c->rto_at, "%s: %u bytes outstanding, no timer", st,
 			   c->snd_max - c->snd_una);
@@ -550,13 +552,13 @@ static void check_conn(struct core *core, struct tcp_conn *c,
 	 * a structure, a D-SACK block, or recovery state... */
 	if (c->side)
 		FUZZ_CHECK(c->side->undo || c->side->ka || c->side->sb ||
-				   c->side->ooo || c->dsack ||
+				   c->side->ooo || (c->flags & TF_DSACK) ||
 				   (c->rec & REC_SIDE),
 			   "%s: an empty side structure (rec %#x)", st, c->rec);
 	else
-		FUZZ_CHECK(!c->dsack && !(c->rec & REC_SIDE),
+		FUZZ_CHECK(!(c->flags & TF_DSACK) && !(c->rec & REC_SIDE),
 			   "%s: D-SACK %d or rec %#x without the side "
-			   "structure", st, c->dsack, c->rec);
+			   "structure", st, !!(c->flags & TF_DSACK), c->rec);
 	/* ... so a connection with everything acknowledged and nothing
 	 * held has none: recovery, retransmissions, the probe are over. */
 	if (c->snd_una == c->snd_max && TCPS_HAVE_ESTABLISHED(c->state))
@@ -607,7 +609,10 @@ static void check_core(bool timers_ran)
 
 	for (uint32_t b = 0; b < core->nbuckets; b++)
 		for (c = core->buckets[b]; c; c = c->hnext) {
-			FUZZ_CHECK((c->hash & (core->nbuckets - 1)) == b,
+			FUZZ_CHECK((flow_hash(core->cfg.flow_key, c->raddr,
+					      c->rport, core->cfg.addr,
+					      c->lport) &
+				    (core->nbuckets - 1)) == b,
 				   "wrong bucket");
 			check_conn(core, c, listed, nlisted);
 			n++;

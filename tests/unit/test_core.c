@@ -2508,6 +2508,44 @@ CORE_TEST(connect_receive_window_any_peer_isn)
 /* The ephemeral port of every active open hashes back to this worker
  * (flow_worker(flow_hash(4-tuple)) == worker_id), lies in Linux's range,
  * and no two connections to one peer port share it. */
+/* A connection names its app by an index in its core's table
+ * (tcp_conn.app_idx): CORE_APPS distinct apps fit, one more is refused
+ * with -ENOSPC and nothing is created, and a SYN for a listener whose app
+ * cannot be added is dropped and counted; an app already there still
+ * works. */
+CORE_TEST(app_table_full)
+{
+	static struct tundra_app apps[CORE_APPS];
+	struct tcp_conn *c = NULL;
+
+	cr_assert_eq(H->core->napps, 0, "a fresh core has no app yet");
+	for (uint32_t n = 0; n < CORE_APPS; n++) {
+		apps[n] = test_app;
+		cr_assert_eq(core_connect(H->core, PEER, (uint16_t)(1000 + n),
+					  &apps[n], &H->t, H->now, &c),
+			     0);
+		cr_assert_eq(tcp_app(c), &apps[n]);
+	}
+	uint32_t conns = H->core->nconns;
+	struct tundra_app extra = test_app;
+	cr_assert_eq(core_connect(H->core, PEER, 999, &extra, &H->t, H->now,
+				  &c),
+		     -ENOSPC);
+	cr_assert_eq(H->core->nconns, conns, "nothing created");
+	/* An app already in the table: fine. */
+	cr_assert_eq(core_connect(H->core, PEER, 998, &apps[0], &H->t,
+				  H->now, &c),
+		     0);
+	cr_assert_eq(tcp_app(c), &apps[0]);
+	/* The echo listener's app is not in the table, and cannot be: its
+	 * SYN is dropped, counted, unanswered. */
+	uint64_t d = drops(DROP_TCP_NO_MEMORY);
+
+	raw_in(41000, 7, 0x1000, 0, TCP_SYN, 8192, NULL, 0, NULL, 0);
+	cr_assert_eq(drops(DROP_TCP_NO_MEMORY), d + 1);
+	cr_assert_eq(H->core->nconns, conns + 1);
+}
+
 CORE_TEST(connect_ports_hash_to_this_worker)
 {
 	static const struct {
