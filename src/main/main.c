@@ -18,13 +18,14 @@
 /*
  * jemalloc's options for the tundra program (MALLOC_CONF, read after
  * this, overrides any of them). A connection that goes idle frees its
- * buffers; jemalloc keeps freed pages for reuse and by default returns
- * them only after 10 s, and then with MADV_FREE, which leaves them in the
- * RSS until the kernel is short of memory. Here they go back with
- * MADV_DONTNEED about a second after their last use, and jemalloc's own
- * background thread does it, so no worker makes the madvise() calls (it
- * sleeps while nothing is waiting to be returned). bench/hold.sh, 100k
- * idle connections: RSS per connection 327 -> 250 bytes after the hold.
+ * buffers; jemalloc keeps freed pages for reuse and returns them to the OS
+ * only as they age past dirty_decay_ms (10 s by default), and only from
+ * inside a malloc() or free() call: a stack whose connections went idle
+ * makes none, so the pages stayed in its RSS. Here jemalloc's own
+ * background thread returns them (MADV_DONTNEED) about a second after
+ * their last use, so no worker makes the madvise() calls; the thread
+ * sleeps while nothing is waiting to be returned. bench/hold.sh, 100k
+ * idle connections: RSS per connection 327 -> 251 bytes after the hold.
  */
 const char *malloc_conf =
 	"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
