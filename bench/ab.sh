@@ -11,7 +11,10 @@
 # tundra sleeps); each run round measures the kernel and every
 # configuration one after another, in a rotated order, so a noisy moment
 # of a shared machine hits every side alike. Prints each run's numbers and
-# then the median per side and its ratio to the kernel's median.
+# then the median per side and its ratio to the kernel's median. For rr
+# and crr it also gives each tundra's own CPU time per transaction
+# (rr_cpu_us, crr_cpu_us: utime + stime of all its threads, system calls
+# included), which moves far less with the machine's noise than the rates.
 #
 # Knobs: CONFIGS (NAME=tundra options, ';'-separated), RUNS (5), DURATION
 # (2 s), CRR_CONNS (8), TESTS ("rr crr"; also "send" and "recv": BYTES,
@@ -148,9 +151,19 @@ done
 
 kv() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'; }
 
+# CPU time (utime + stime, clock ticks) of a process, all its threads.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
 measure() {	# measure SIDE TEST RUN
-	local side=$1 test=$2 r=$3 log res
+	local side=$1 test=$2 r=$3 log res pid="" t0="" t1 n
 	log=$RES/logs/$side-$test-$r.log
+	# tundra's own CPU per transaction (rr, crr): less at the mercy of a
+	# noisy machine than the rates. Not for the kernel side, whose server
+	# work runs partly in softirq context, outside any process.
+	if [[ $side != kernel ]]; then
+		pid=$(child_pid "${TW_OF[$side]}")
+		t0=$(ticks "$pid")
+	fi
 	case $test in
 	rr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" rr --cc "$KERNEL_CC" \
 		--host "${HOST_OF[$side]}" --port 7 --conns 1 --size 1 \
@@ -166,6 +179,12 @@ measure() {	# measure SIDE TEST RUN
 		--timeout 45 >"$log" 2>&1 ;;
 	esac || { echo "ab: $side $test run $r failed (see $log)"; return; }
 	res=$(grep -m1 '^result ' "$log")
+	t1=$(ticks "$pid")
+	n=$(kv transactions <<<"$res")
+	if [[ -n $t0 && -n $t1 && ${n:-0} -gt 0 && ($test == rr || $test == crr) ]]; then
+		printf '%s\t%s\t%s_cpu_us\t%s\t%s\n' "$side" "$test" "$test" "$r" \
+			"$(awk -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')" >>"$RAW"
+	fi
 	case $test in
 	rr) for k in tps p50_us p99_us; do
 		printf '%s\trr\trr_%s\t%s\t%s\n' "$side" "$k" "$r" "$(kv "$k" <<<"$res")" >>"$RAW"
@@ -199,9 +218,9 @@ median() {	# median SIDE METRIC
 	for s in "${SIDES[@]}"; do printf ' %12s' "$s"; done
 	for s in "${SIDES[@]:1}"; do printf ' %12s' "$s/kern"; done
 	echo
-	for m in rr_tps rr_p50_us rr_p99_us crr_cps crr_p50_us crr_p99_us send_gbps recv_gbps; do
+	for m in rr_tps rr_p50_us rr_p99_us rr_cpu_us crr_cps crr_p50_us crr_p99_us crr_cpu_us send_gbps recv_gbps; do
 		k=$(median kernel "$m")
-		[[ -n $k ]] || continue
+		[[ -n $k || -n $(median "${SIDES[1]}" "$m") ]] || continue
 		printf '%-12s' "$m"
 		for s in "${SIDES[@]}"; do printf ' %12s' "$(median "$s" "$m")"; done
 		for s in "${SIDES[@]:1}"; do
