@@ -355,10 +355,16 @@ void *worker_rtc_main(void *arg)
 		rcu_read_unlock();
 		sent = rtc_write(t, w, now);
 
-		if (got || sent || more) {
+		if (got || sent)
 			stat_add(w->batches, 1);
+		/* Round again at once only for known work: a full burst (the
+		 * queue may hold more) or output the core still has. A read
+		 * that ended on an empty queue goes to the sleep below, whose
+		 * poll() returns at once if a datagram came meanwhile: one
+		 * system call then, as a read() here would be, and one fewer
+		 * when nothing came (each request/response exchange). */
+		if (more || core_pending(w->core) || !ring_empty(w->tx_ring))
 			continue;
-		}
 		/* Idle: sleep at once. A look at the TUN queue is a system
 		 * call, and so is poll(), which returns at once when the
 		 * queue is readable, so nothing spins here (`spin` is for the
