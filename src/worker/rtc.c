@@ -41,6 +41,11 @@
  * core send more (a window of data whose descriptors were all out). */
 #define RTC_WRITE_ROUNDS 8
 
+/* A poll() shorter than this did not sleep: the queue was readable (a
+ * sleep and wake-up take tens of microseconds, a poll() that finds the
+ * queue readable about one). */
+#define RTC_NO_SLEEP_NS 5000
+
 int worker_rtc_init(struct tundra *t, struct worker *w)
 {
 	const struct tundra_config *c = &t->cfg;
@@ -335,6 +340,9 @@ void *worker_rtc_main(void *arg)
 	struct tundra *t = w->t;
 	struct worker_rtc *r = w->rtc;
 	bool busy = t->cfg.poll_mode == TUNDRA_POLL_BUSY;
+	/* Read once more before sleeping (see below), and whether this
+	 * round is such a read. */
+	bool reread = true, again = false;
 
 	rcu_register_thread();
 	while (!atomic_load_explicit(&t->stop_workers, memory_order_acquire)) {
@@ -357,14 +365,27 @@ void *worker_rtc_main(void *arg)
 
 		if (got || sent)
 			stat_add(w->batches, 1);
-		/* Round again at once only for known work: a full burst (the
-		 * queue may hold more) or output the core still has. A read
-		 * that ended on an empty queue goes to the sleep below, whose
-		 * poll() returns at once if a datagram came meanwhile: one
-		 * system call then, as a read() here would be, and one fewer
-		 * when nothing came (each request/response exchange). */
+		if (again && !got)
+			reread = false;
+		again = false;
+		/* Round again at once for known work: a full burst (the
+		 * queue may hold more) or output the core still has. */
 		if (more || core_pending(w->core) || !ring_empty(w->tx_ring))
 			continue;
+		/* The read emptied the queue; what we wrote may have brought
+		 * more at once (a kernel peer's TCP runs inside our write():
+		 * ACKs bring it data in a bulk transfer), or only much later
+		 * (an answer its application has to write). Read once more
+		 * while that pays; when it finds nothing, go straight to the
+		 * poll() below, one system call either way, and one fewer
+		 * when nothing came, as in each request/response exchange
+		 * (ab.sh rr: 3 us less CPU and 6 us less p50 per exchange).
+		 * A poll() that returns without sleeping says the read would
+		 * have paid again. */
+		if ((got || sent) && reread) {
+			again = true;
+			continue;
+		}
 		/* Idle: sleep at once. A look at the TUN queue is a system
 		 * call, and so is poll(), which returns at once when the
 		 * queue is readable, so nothing spins here (`spin` is for the
@@ -387,7 +408,10 @@ void *worker_rtc_main(void *arg)
 			timeout = RTC_HELD_POLL_MS;
 		/* Holding a datagram: the queue stays unread, so do not wake
 		 * for it. */
+		now = clock_now_ns();
 		waiter_sleep_fd(&w->wake, r->held ? -1 : r->fd, timeout);
+		if (clock_now_ns() - now < RTC_NO_SLEEP_NS)
+			reread = true;
 		stat_add(r->rx.batches, 1);
 	}
 	/* Stopping: what the core queued last still goes out. */
