@@ -3,7 +3,7 @@
 # profile of tundra under load.
 #
 # Creates a network namespace of its own, starts BUILD_DIR/tundra in it
-# (--workers 2 --queues 2), samples it with `perf record --call-graph fp`
+# (--workers WORKERS --queues QUEUES, 2 each by default), samples it with `perf record --call-graph fp`
 # (tundra is built with frame pointers) while build/bench/loadgen drives one
 # of its servers from the kernel's TCP, stops tundra by PID (SIGTERM), and
 # writes into bench/results/profile-<timestamp>-<workload>/:
@@ -107,7 +107,8 @@ ns_create "$NS" || die "cannot create namespace $NS"
 
 # `ip netns exec` execs tundra in place: its PID is timeout's child.
 tundra_launch "$NS" 300 200 "$OUT/tundra.out" "$OUT/tundra.err" "$TUNDRA" \
-	--dev tun0 --addr "$ADDR/24" --peer-addr 10.0.0.1/24 --workers 2 --queues 2
+	--dev tun0 --addr "$ADDR/24" --peer-addr 10.0.0.1/24 \
+	--workers "${WORKERS:-2}" --queues "${QUEUES:-${WORKERS:-2}}"
 case $? in
 1) die "tundra exited before it was ready: $(tail -n 5 "$OUT/tundra.err")" ;;
 2) die "tundra not ready after 20 s" ;;
