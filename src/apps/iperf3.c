@@ -866,6 +866,14 @@ static void handle_results(struct ip3_test *t, cJSON *client)
 		mode_name(t), t->nexpected, t->nexpected > 1 ? "s" : "", secs,
 		rx, secs > 0 ? (double)rx * 8 / secs / 1e9 : 0.0, tx,
 		secs > 0 ? (double)tx * 8 / secs / 1e9 : 0.0);
+	/* The test is over: the server takes the next client now, not at
+	 * IPERF_DONE. The client sends IPERF_DONE and exits as soon as it
+	 * has these results, so a script's next `iperf3 -c` may connect
+	 * before this worker has read that byte (busy with the streams'
+	 * closes, say), and would be told the server is busy; stock
+	 * iperf3 has the same window. IPERF_DONE, when it comes, finds
+	 * the test torn down already. */
+	test_teardown(t, false);
 }
 
 /* One state byte from the client (iperf_handle_message_server). */
