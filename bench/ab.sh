@@ -90,9 +90,7 @@ client_ns "$NA"
 ip -n "$NA" link add vb0 type veth peer name vb1 netns "$NB" || die "veth"
 ip -n "$NA" addr add 10.9.0.1/24 dev vb0
 ip -n "$NB" addr add 10.9.0.2/24 dev vb1
-for ((a = 0; a < SRC_ADDRS; a++)); do
-	ip -n "$NA" addr add "10.9.0.$((10 + a))/32" dev vb0
-done
+addrs_add "$NA" vb0 10.9.0 "$SRC_ADDRS"
 ip -n "$NA" link set vb0 up
 ip -n "$NB" link set vb1 up
 timeout -k 5 3600 ip netns exec "$NB" "$LOADGEN" server --cc "$KERNEL_CC" --port 7 \
@@ -141,18 +139,13 @@ for c in "${CFG_LIST[@]}"; do
 		sleep 0.1
 	done
 	grep -q '^tundra: ready' "$log" || die "tundra '$name' did not start: $(tail -n 3 "$log")"
-	for ((a = 0; a < SRC_ADDRS; a++)); do
-		ip -n "$ns" addr add "10.0.0.$((10 + a))/32" dev tun0
-	done
+	addrs_add "$ns" tun0 10.0.0 "$SRC_ADDRS"
 	SIDES+=("$name")
 	NS_OF[$name]=$ns HOST_OF[$name]=10.0.0.2 SRC_OF[$name]=10.0.0.10+$SRC_ADDRS
 	echo "ab: $name = $bin --workers $WORKERS --queues $QUEUES $args ($(grep -m1 -o 'io_mode [a-z]*' "$log"))"
 done
 
 kv() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'; }
-
-# CPU time (utime + stime, clock ticks) of a process, all its threads.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 
 measure() {	# measure SIDE TEST RUN
 	local side=$1 test=$2 r=$3 log res pid="" t0="" t1 n
@@ -162,7 +155,7 @@ measure() {	# measure SIDE TEST RUN
 	# work runs partly in softirq context, outside any process.
 	if [[ $side != kernel ]]; then
 		pid=$(child_pid "${TW_OF[$side]}")
-		t0=$(ticks "$pid")
+		t0=$(cpu_ticks "$pid")
 	fi
 	case $test in
 	rr) timeout -k 5 60 ip netns exec "${NS_OF[$side]}" "$LOADGEN" rr --cc "$KERNEL_CC" \
@@ -179,7 +172,7 @@ measure() {	# measure SIDE TEST RUN
 		--timeout 45 >"$log" 2>&1 ;;
 	esac || { echo "ab: $side $test run $r failed (see $log)"; return; }
 	res=$(grep -m1 '^result ' "$log")
-	t1=$(ticks "$pid")
+	t1=$(cpu_ticks "$pid")
 	n=$(kv transactions <<<"$res")
 	if [[ -n $t0 && -n $t1 && ${n:-0} -gt 0 && ($test == rr || $test == crr) ]]; then
 		printf '%s\t%s\t%s_cpu_us\t%s\t%s\n' "$side" "$test" "$test" "$r" \

@@ -28,8 +28,8 @@
 # The last three come from tundra's "mem" line (SIGUSR1), read during the hold.
 #
 # Knobs: HOLD_CONNS (100000, at most 2000000), HOLD_SECS (5), SETTLE (2),
-# WORKERS and
-# QUEUES (nproc), TUNDRA_ARGS (extra tundra options), OUT (result dir).
+# WORKERS and QUEUES (nproc), TUNDRA_ARGS (extra tundra options), OUT
+# (result dir).
 # The client is one loadgen process per (fd hard limit - 128, at most
 # 40000) connections, each bound to a source address of its own, added to
 # the TUN device as 10.0.0.10, .11, ...; the processes hold their
@@ -123,10 +123,8 @@ tundra_launch "$NS" $((LG_TIMEOUT + 120)) 100 "$RES/tundra.log" "$RES/tundra.err
 	"$TUNDRA_BIN" --dev tun0 --addr 10.0.0.2/24 --peer-addr 10.0.0.1/24 \
 	--workers "$WORKERS" --queues "$QUEUES" --max-conns "$MAX_CONNS" \
 	$TUNDRA_ARGS || die "tundra did not start (see $RES/tundra.err)"
-for ((a = 0; a < NLG; a++)); do
-	ip -n "$NS" addr add "10.0.0.$((10 + a))/32" dev tun0 ||
-		die "cannot add source address 10.0.0.$((10 + a))"
-done
+addrs_add "$NS" tun0 10.0.0 "$NLG" ||
+	die "cannot add the source addresses 10.0.0.10+$NLG"
 
 # mem_line: SIGUSR1 to tundra, then its new "mem" line (empty after 5 s).
 mem_line() {

@@ -288,7 +288,7 @@ TUNDRA_W=""
 NT=""
 # bench_tundra_start W Q TAG: a fresh namespace and tundra in it; sets NT, TUNDRA.
 bench_tundra_start() {
-	local w=$1 q=$2 tag=$3 i a
+	local w=$1 q=$2 tag=$3 i
 	NT_SEQ=$((NT_SEQ + 1))
 	NT=tb-t-$$-$NT_SEQ
 	ns_create "$NT" || return 1
@@ -312,9 +312,7 @@ bench_tundra_start() {
 	# Extra client addresses for crr: tundra answers any source, and the
 	# kernel's TIME-WAIT ports (held 60 s; tundra sends no timestamps, so
 	# tcp_tw_reuse cannot recycle them) are per source address.
-	for ((a = 0; a < SRC_ADDRS; a++)); do
-		ip -n "$NT" addr add "10.0.0.$((10 + a))/32" dev tun0 2>/dev/null
-	done
+	addrs_add "$NT" tun0 10.0.0 "$SRC_ADDRS" 2>/dev/null
 }
 
 bench_tundra_alive() { [[ -n $TUNDRA ]] && kill -0 "$TUNDRA" 2>/dev/null; }
@@ -354,9 +352,7 @@ kernel_start() {
 	ip -n "$NA" link add vb0 mtu "$MTU" type veth peer name vb1 mtu "$MTU" netns "$NB" || return 1
 	ip -n "$NA" addr add 10.9.0.1/24 dev vb0
 	ip -n "$NB" addr add 10.9.0.2/24 dev vb1
-	for ((i = 0; i < SRC_ADDRS; i++)); do
-		ip -n "$NA" addr add "10.9.0.$((10 + i))/32" dev vb0
-	done
+	addrs_add "$NA" vb0 10.9.0 "$SRC_ADDRS"
 	ip -n "$NA" link set vb0 up
 	ip -n "$NB" link set vb1 up
 	# Thread-per-connection servers for bulk (as veth_baseline.sh), one

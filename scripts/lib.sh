@@ -103,6 +103,18 @@ ns_cleanup_all() {
 # "1 % loss" there costs nothing. Real loss happens on the path: a client
 # namespace behind a router namespace, whose forward hook drops.
 
+# addrs_add NS DEV NET N — add NET.10 to NET.(9+N), each /32, to DEV in
+# namespace NS: extra client source addresses (loadgen --src NET.10+N),
+# as a client's ports, TIME-WAIT ones included, are per source address.
+# NET is three octets. Tries every one; fails if any could not be added.
+addrs_add() {
+	local a rc=0
+	for ((a = 0; a < $4; a++)); do
+		ip -n "$1" addr add "$3.$((10 + a))/32" dev "$2" || rc=1
+	done
+	return "$rc"
+}
+
 # routed_client ROUTER CLIENT NET [IF [GSO]] — a veth pair from namespace
 # ROUTER (IF0, NET.1/24) to namespace CLIENT (IF1, NET.2/24, default route
 # via NET.1); ROUTER forwards IPv4. NET is three octets, e.g. 10.9.3; IF
@@ -176,6 +188,11 @@ kill_wait() {
 	kill -KILL "$p" 2>/dev/null
 	return 0
 }
+
+# cpu_ticks PID — CPU time of process PID, all its threads: utime + stime
+# from /proc/PID/stat, in clock ticks (getconf CLK_TCK a second); nothing
+# when the process is gone.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 
 # child_pid PID — print the first child of PID (for `timeout ... ip netns
 # exec CMD`, that is CMD itself: ip netns exec execs it); nothing if none.

@@ -3,10 +3,11 @@
 # profile of tundra under load.
 #
 # Creates a network namespace of its own, starts BUILD_DIR/tundra in it
-# (--workers WORKERS --queues QUEUES, 2 each by default), samples it with `perf record --call-graph fp`
-# (tundra is built with frame pointers) while build/bench/loadgen drives one
-# of its servers from the kernel's TCP, stops tundra by PID (SIGTERM), and
-# writes into bench/results/profile-<timestamp>-<workload>/:
+# (--workers WORKERS --queues QUEUES, 2 each by default), samples it with
+# `perf record --call-graph fp` (tundra is built with frame pointers)
+# while build/bench/loadgen drives one of its servers from the kernel's
+# TCP, stops tundra by PID (SIGTERM), and writes into
+# bench/results/profile-<timestamp>-<workload>/:
 #
 #   perf.data          the samples (perf report -i perf.data)
 #   report.txt         top symbols, self time (perf report --no-children)
@@ -118,9 +119,7 @@ grep -m1 '^tundra: ready' "$OUT/tundra.out"
 echo "profile: threads: $(cat /proc/"$TUNDRA_PID"/task/*/comm | sort | tr '\n' ' ')"
 # Extra client addresses (10.0.0.10+16) for `crr --src` and `hold --src`:
 # the client's TIME-WAIT ports are per source address.
-for ((a = 0; a < 16; a++)); do
-	ip -n "$NS" addr add "10.0.0.$((10 + a))/32" dev tun0 2>/dev/null
-done
+addrs_add "$NS" tun0 10.0.0 16 2>/dev/null
 
 # The kernel side of the traffic runs in loadgen and in softirq context,
 # outside tundra's PID: -p shows tundra's own threads only (their user and

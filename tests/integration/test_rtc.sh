@@ -167,9 +167,9 @@ counters() {
 idle() {
 	local a b
 	sleep 1
-	a=$(awk '{ print $14 + $15 }' /proc/"$TUNDRA_PID"/stat)
+	a=$(cpu_ticks "$TUNDRA_PID")
 	sleep 2
-	b=$(awk '{ print $14 + $15 }' /proc/"$TUNDRA_PID"/stat)
+	b=$(cpu_ticks "$TUNDRA_PID")
 	if ((b - a <= 3)); then
 		t_pass "$1: idle, $((b - a)) CPU ticks in 2 s"
 	else
