@@ -257,8 +257,8 @@ unsigned tcp_sack_changed(const struct tcp_conn *c, uint32_t below);
 
 /* tcp_timer.c */
 void tcp_timer_fire(struct core *core, struct tcp_conn *c);
-void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt);
-void tcp_rto_reset(struct core *core, struct tcp_conn *c);
+void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt);
+void tcp_rto_reset(struct tcp_conn *c);
 
 /* tcp_sack.c: the SACK scoreboard and loss recovery. */
 void tcp_sack_update(struct core *core, struct tcp_conn *c,

@@ -223,15 +223,14 @@ static bool ack_input(struct core *core, struct tcp_conn *c,
 		if ((c->flags & TF_TS) && seg->opts.has_ts && seg->opts.tsecr)
 			ms = tcp_ts_now(core, c) - seg->opts.tsecr;
 		if (ms >= 2 && ms < 60000) {
-			tcp_rtt_sample(core, c, ms * 1000000ull);
+			tcp_rtt_sample(c, ms * 1000000ull);
 			c->flags &= ~TF_RTT_TIMING;
 		} else if ((c->flags & TF_RTT_TIMING) &&
 			   seq_geq(ack, c->io->rtt_seq)) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c,
-				       tcp_since_us(core, c->io->rtt_ts));
+			tcp_rtt_sample(c, tcp_since_us(core, c->io->rtt_ts));
 		} else if (ms < 2 && (c->flags & TF_HAVE_RTT)) {
-			tcp_rto_reset(core, c);
+			tcp_rto_reset(c);
 		}
 		tcp_io_put(c); /* the timing may have been all it held */
 		if (seq_lt(c->snd_nxt, ack))
@@ -465,8 +464,7 @@ static void syn_sent_input(struct core *core, struct tcp_conn *c,
 		 * measure the idle time before that data too. */
 		if (c->flags & TF_RTT_TIMING) {
 			c->flags &= ~TF_RTT_TIMING;
-			tcp_rtt_sample(core, c,
-				       tcp_since_us(core, c->io->rtt_ts));
+			tcp_rtt_sample(c, tcp_since_us(core, c->io->rtt_ts));
 			tcp_io_put(c);
 		}
 		tcp_rearm_rto(core, c);

@@ -17,7 +17,7 @@
 /* RFC 6298 §2: SRTT, RTTVAR and RTO from one measurement (rtt in ns;
  * the control block keeps microseconds, the sample is rounded up so a
  * sub-microsecond RTT still counts as one). */
-void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
+void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt_ns)
 {
 	uint64_t rtt = MIN((rtt_ns + 999) / 1000, (uint64_t)UINT32_MAX);
 	uint64_t srtt = c->srtt_us, rttvar = c->rttvar_us;
@@ -35,15 +35,14 @@ void tcp_rtt_sample(struct core *core, struct tcp_conn *c, uint64_t rtt_ns)
 	}
 	c->srtt_us = (uint32_t)srtt;
 	c->rttvar_us = (uint32_t)rttvar;
-	tcp_rto_reset(core, c);
+	tcp_rto_reset(c);
 }
 
 /* The RTO follows SRTT and RTTVAR again (tcp_rto_ns): what undoes a
  * timeout's back-off (5.5) once an ACK of new data brings a valid
  * measurement, even one too coarse to move SRTT (5.7). */
-void tcp_rto_reset(struct core *core, struct tcp_conn *c)
+void tcp_rto_reset(struct tcp_conn *c)
 {
-	(void)core;
 	tcp_backoff_set(c, 0);
 }
 
