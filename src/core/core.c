@@ -473,10 +473,11 @@ void core_conn_close(struct core *core, struct tcp_conn *c, int err)
 		stat_add(core->stats.conns_closed, 1);
 	}
 	if (c->flags & TF_APP) {
+		const struct tundra_app *app = core_app(core, c);
+
 		c->flags &= ~TF_APP;
-		if (core->apps[c->app_idx]->closed)
-			core->apps[c->app_idx]->closed((struct tundra_conn *)c,
-						       err);
+		if (app->closed)
+			app->closed((struct tundra_conn *)c, err);
 	}
 	/* On a list, or pointed to by descriptors: freed when the last
 	 * of those lets go (core_flush, core_tx_done). */
@@ -549,6 +550,7 @@ static bool unlist(struct tcp_conn *c)
 
 void core_flush(struct core *core, uint64_t now)
 {
+	const struct tundra_app *app;
 	struct tcp_conn *c;
 
 	core->now = now;
@@ -563,17 +565,16 @@ void core_flush(struct core *core, uint64_t now)
 		/* App callbacks first: what they write goes out below. c
 		 * stays listed (TF_IN_FLUSH) meanwhile, so a close inside a
 		 * callback cannot free it under us. */
+		app = core_app(core, c);
 		if ((c->flags & TF_READABLE) && (c->flags & TF_APP)) {
 			c->flags &= ~TF_READABLE;
-			if (core->apps[c->app_idx]->readable)
-				core->apps[c->app_idx]->readable(
-					(struct tundra_conn *)c);
+			if (app->readable)
+				app->readable((struct tundra_conn *)c);
 		}
 		if ((c->flags & TF_WRITABLE) && (c->flags & TF_APP)) {
 			c->flags &= ~TF_WRITABLE;
-			if (core->apps[c->app_idx]->writable)
-				core->apps[c->app_idx]->writable(
-					(struct tundra_conn *)c);
+			if (app->writable)
+				app->writable((struct tundra_conn *)c);
 		}
 		if (c->flags & TF_DEAD) {
 			unlist(c);

@@ -87,9 +87,15 @@ static inline struct core *tcp_core(const struct tcp_conn *c)
  * table already holds CORE_APPS others. */
 int core_app_idx(struct core *core, const struct tundra_app *app);
 
+static inline const struct tundra_app *core_app(const struct core *core,
+					       const struct tcp_conn *c)
+{
+	return core->apps[c->app_idx];
+}
+
 static inline const struct tundra_app *tcp_app(const struct tcp_conn *c)
 {
-	return tcp_core(c)->apps[c->app_idx];
+	return core_app(tcp_core(c), c);
 }
 
 /* conn_table.c */

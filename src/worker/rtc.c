@@ -346,7 +346,7 @@ void *worker_rtc_main(void *arg)
 
 	rcu_register_thread();
 	while (!atomic_load_explicit(&t->stop_workers, memory_order_acquire)) {
-		uint64_t now = clock_now_ns();
+		uint64_t now = clock_now_ns(), sleep_at;
 		uint32_t got, sent;
 		bool more;
 		int timeout;
@@ -408,9 +408,9 @@ void *worker_rtc_main(void *arg)
 			timeout = RTC_HELD_POLL_MS;
 		/* Holding a datagram: the queue stays unread, so do not wake
 		 * for it. */
-		now = clock_now_ns();
+		sleep_at = clock_now_ns();
 		waiter_sleep_fd(&w->wake, r->held ? -1 : r->fd, timeout);
-		if (clock_now_ns() - now < RTC_NO_SLEEP_NS)
+		if (clock_now_ns() - sleep_at < RTC_NO_SLEEP_NS)
 			reread = true;
 		stat_add(r->rx.batches, 1);
 	}
